@@ -1,0 +1,117 @@
+"""Image files: listing with clear errors, and decoding with a documented channel policy.
+
+Shared by every folder datamodule so that "empty folder", "unmatched pair", "grayscale/RGBA file"
+and "image too small" read the same everywhere and name the file and the fix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+
+
+class DataError(ValueError):
+    """A problem with the user's data, raised at setup with the file and the fix in its message."""
+
+
+def list_images(root: str | Path, option: str = "--data.root", recursive: bool = False, layout: str = "") -> list[Path]:
+    """Sorted image files under ``root``; a clear error if the folder is missing or has none.
+
+    ``option`` is the config key the user sets (named in the error); ``layout`` describes the expected
+    folder layout for the message.
+    """
+    root = Path(root).expanduser()
+    hint = f" Expected layout: {layout}." if layout else ""
+    if not root.exists():
+        raise DataError(f"{option}: folder {root} does not exist; set {option} to your image folder.{hint}")
+    if not root.is_dir():
+        raise DataError(f"{option}: {root} is not a folder.{hint}")
+    pattern = "**/*" if recursive else "*"
+    files = sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(
+            f"{option}: folder {root} has no images (extensions {', '.join(IMAGE_EXTENSIONS)}); "
+            f"put images there or point {option} elsewhere.{hint}"
+        )
+    return files
+
+
+def match_by_stem(a: Sequence[Path], b: Sequence[Path], what: str = "A/ and B/") -> list[tuple[Path, Path]]:
+    """Pairs of files with the same base name, or an error listing the unmatched ones."""
+    sa, sb = {p.stem: p for p in a}, {p.stem: p for p in b}
+    only_a, only_b = sorted(set(sa) - set(sb)), sorted(set(sb) - set(sa))
+    if only_a or only_b:
+        raise DataError(
+            f"unmatched files in {what}: {len(only_a)} only in the first (e.g. {[str(sa[s]) for s in only_a[:3]]}), "
+            f"{len(only_b)} only in the second (e.g. {[str(sb[s]) for s in only_b[:3]]}); "
+            "paired folders must hold the same base names"
+        )
+    return [(sa[s], sb[s]) for s in sorted(sa)]
+
+
+def open_image(path: str | Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: cannot decode this image ({err}); remove or replace the file") from err
+    return image
+
+
+def to_mode(image: Image.Image, channels: int = 3) -> Image.Image:
+    """The project's channel policy, applied to every decoded file:
+
+    * grayscale (L, I, I;16, 1, F) -> replicated to RGB when 3 channels are wanted;
+    * palette (P) -> RGB(A) first;
+    * RGBA / LA -> composited over a white background (what an image viewer shows), then converted;
+    * CMYK / YCbCr -> RGB.
+    """
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode in ("I;16", "I"):
+        array = np.asarray(image, dtype=np.float32)
+        image = Image.fromarray((array / max(array.max(), 1.0) * 255.0).astype(np.uint8))
+    return image.convert("RGB" if channels == 3 else "L")
+
+
+def load_image(path: str | Path, channels: int = 3) -> Tensor:
+    """Decode ``path`` to a uint8 tensor [channels, H, W] following :func:`to_mode`."""
+    image = to_mode(open_image(path), channels)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def image_modes(paths: Iterable[Path]) -> Counter:
+    """Count files by PIL mode (header only; cheap) so a datamodule can report conversions at setup."""
+    counts: Counter = Counter()
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                counts[im.mode] += 1
+        except (UnidentifiedImageError, OSError) as err:
+            raise DataError(f"{p}: cannot decode this image ({err}); remove or replace the file") from err
+    return counts
+
+
+def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop size") -> None:
+    """Raise naming the first file smaller than ``min_size`` on either side (header only)."""
+    for p in paths:
+        with Image.open(p) as im:
+            w, h = im.size
+        if min(w, h) < min_size:
+            raise DataError(
+                f"{p} is {w}x{h}, smaller than the {option} {min_size}; remove it, upscale it, or lower the {option}"
+            )

@@ -1,0 +1,300 @@
+"""GANModule: the one place that owns alternating generator/discriminator optimisation.
+
+Subclasses compose networks and losses and return losses from hooks; they never call ``backward``,
+``step`` or touch an optimizer. Traps of Lightning manual optimisation handled here (PITFALLS.md 2):
+
+* ``trainer.global_step`` counts every ``optimizer.step()`` (G and D: Lightning #17958), so a
+  ``--trainer.max_steps`` of N stops after fewer than N batches. The module keeps its own counters,
+  ``g_iter`` (generator iterations) and ``d_iter`` (discriminator iterations), saved in checkpoints;
+  schedules are defined on them. ``max_steps`` is Lightning's (optimizer steps); prefer ``max_epochs``.
+* ``Trainer(gradient_clip_val=...)`` is refused under manual optimisation: use ``grad_clip_g`` /
+  ``grad_clip_d`` here, applied with ``self.clip_gradients`` between backward and step.
+* LR schedulers are not stepped by Lightning: they are stepped here every ``scheduler_interval``.
+* ``toggle_optimizer`` turns ``requires_grad`` off for the other network, so only the stepped network
+  receives gradients (and DDP only reduces those).
+* Under DDP each backward reaches one network only, so ``find_unused_parameters=True`` is set on the
+  DDP strategy in ``setup`` (the plain ``--trainer.strategy=ddp`` would fail otherwise; Lightning #20328).
+* Seeds: ``seed_everything`` gives every rank the same stream, so the noise would be identical on all
+  ranks; ``on_fit_start`` re-seeds each rank differently (deterministically) when ``world_size > 1``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from functools import partial
+from typing import Any, Callable, Iterable, Literal, Optional
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from lit_gans.utils.ema import ema_update, make_ema
+
+StepLogs = dict[str, Tensor]
+
+
+class GANModule(L.LightningModule):
+    """Alternating D/G updates under manual optimisation.
+
+    Args:
+        optimizer_g: optimizer of the generator (``class_path`` + ``init_args`` in YAML); ``None`` uses the
+            model's paper default (``paper_optimizer_g``).
+        optimizer_d: optimizer of the discriminator; ``None`` uses ``paper_optimizer_d``.
+        scheduler_g: optional LR scheduler of the generator's optimizer, stepped by hand.
+        scheduler_d: optional LR scheduler of the discriminator's optimizer.
+        scheduler_interval: 'epoch' (at each training epoch end) or 'step' (after each generator iteration).
+        n_critic: discriminator steps per generator step; each D step takes a new batch
+            (WGAN Alg. 1: n_critic = 5; 1 for most GANs).
+        critic_warmup_steps: if set, the number of D steps per G step while ``g_iter < critic_warmup_g_iters``
+            and every ``critic_warmup_every``-th generator iteration (official WGAN ``main.py``: 100, 25, 500).
+        critic_warmup_g_iters: see ``critic_warmup_steps``.
+        critic_warmup_every: see ``critic_warmup_steps``.
+        grad_clip_g: gradient-norm clipping of the generator (None: off).
+        grad_clip_d: gradient-norm clipping of the discriminator (None: off).
+        ema_decay: if set, keep an EMA of the generator (e.g. 0.999, ProGAN ``G_smoothing``), saved in the
+            checkpoint and used for samples, metrics and prediction.
+        ema_start: generator iteration before which the EMA copies the weights instead of averaging.
+        channels_last: convert the networks to channels_last memory format (faster convs on GPUs).
+        compile: ``torch.compile`` the networks listed by ``compile_targets`` (in place: checkpoint keys
+            do not change). Not for networks that need double backward (gradient penalty).
+    """
+
+    #: Order of the two updates within a batch. ("g", "d") = junyanz CycleGAN / EnlightenGAN order.
+    step_order: tuple[str, str] = ("d", "g")
+    #: Module attribute that the EMA follows and that samples/predictions use.
+    ema_target: str = "generator"
+
+    def __init__(
+        self,
+        optimizer_g: Optional[OptimizerCallable] = None,
+        optimizer_d: Optional[OptimizerCallable] = None,
+        scheduler_g: Optional[LRSchedulerCallable] = None,
+        scheduler_d: Optional[LRSchedulerCallable] = None,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
+        n_critic: int = 1,
+        critic_warmup_steps: Optional[int] = None,
+        critic_warmup_g_iters: int = 25,
+        critic_warmup_every: int = 500,
+        grad_clip_g: Optional[float] = None,
+        grad_clip_d: Optional[float] = None,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
+        self.scheduler_interval = scheduler_interval
+        self.n_critic = n_critic
+        self.critic_warmup_steps = critic_warmup_steps
+        self.critic_warmup_g_iters, self.critic_warmup_every = critic_warmup_g_iters, critic_warmup_every
+        self.grad_clip_g, self.grad_clip_d = grad_clip_g, grad_clip_d
+        self.ema_decay, self.ema_start = ema_decay, ema_start
+        self.channels_last, self.compile_networks = channels_last, compile
+        # Iteration counters: Python ints (no device sync), saved by on_save_checkpoint.
+        self.g_iter = 0
+        self.d_iter = 0
+        self._d_since_g = 0
+
+    def save_config_hyperparameters(self) -> None:
+        """``save_hyperparameters`` that keeps checkpoints loadable with ``weights_only=True``.
+
+        Under LightningCLI the hparams are the CLI config (class paths and init args: rebuildable with
+        ``load_from_checkpoint``). Outside it, arguments that are objects (networks, optimizer callables)
+        are left out: the networks are in the state_dict, the optimizer states in the checkpoint.
+        """
+        from lightning.pytorch.core.mixins.hparams_mixin import HyperparametersMixin, _given_hyperparameters
+        from lightning.pytorch.utilities.parsing import collect_init_args
+
+        frame = inspect.currentframe().f_back
+        if _given_hyperparameters.get() is not None:
+            self.save_hyperparameters(frame=frame)
+            return
+        args: dict[str, Any] = {}
+        for local in collect_init_args(frame, [], classes=(HyperparametersMixin,)):
+            args.update(local)
+        ignore = [k for k, v in args.items() if isinstance(v, nn.Module) or callable(v)]
+        self.save_hyperparameters(ignore=ignore, frame=frame)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+        """The paper's generator optimizer, used when ``optimizer_g`` is None. Override with a citation."""
+        return partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))  # Radford et al. 2016, Sec. 4
+
+    def paper_optimizer_d(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+        return self.paper_optimizer_g()
+
+    def generator_parameters(self) -> Iterable[nn.Parameter]:
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterable[nn.Parameter]:
+        return self.discriminator.parameters()
+
+    def generate(self, batch: Any) -> dict[str, Tensor]:
+        """Run the generator(s) once for this batch; the result is shared by both steps."""
+        raise NotImplementedError
+
+    def discriminator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        raise NotImplementedError
+
+    def after_discriminator_step(self) -> None:
+        """Called after each discriminator step (WGAN weight clipping)."""
+
+    def sample_images(self) -> dict[str, Tensor]:
+        """Named image grids [C, H, W] in [0, 1] for the SampleGridLogger callback (fixed inputs)."""
+        return {}
+
+    def compile_targets(self) -> tuple[str, ...]:
+        return ("generator", "discriminator")
+
+    # ------------------------------------------------------------------ EMA
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA generator when enabled, else the generator itself."""
+        return getattr(self, f"{self.ema_target}_ema", None) or getattr(self, self.ema_target)
+
+    def _ensure_ema(self) -> None:
+        name = f"{self.ema_target}_ema"
+        if self.ema_decay is not None and not hasattr(self, name):
+            setattr(self, name, make_ema(getattr(self, self.ema_target)))
+
+    def train(self, mode: bool = True) -> "GANModule":
+        super().train(mode)
+        ema = getattr(self, f"{self.ema_target}_ema", None)
+        if ema is not None:
+            ema.eval()  # the average is never trained; its BatchNorm uses running statistics
+        return self
+
+    def _update_ema(self) -> None:
+        if self.ema_decay is None:
+            return
+        decay = 0.0 if self.g_iter <= self.ema_start else self.ema_decay
+        ema_update(getattr(self, f"{self.ema_target}_ema"), getattr(self, self.ema_target), decay)
+
+    # ------------------------------------------------------------------ Lightning plumbing
+    def configure_model(self) -> None:
+        self._ensure_ema()
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_networks and not getattr(self, "_compiled", False):
+            for name in self.compile_targets():
+                getattr(self, name).compile()
+            self._compiled = True
+
+    def setup(self, stage: str) -> None:
+        strategy = self.trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+            # Each backward reaches only the network being stepped: DDP must not wait for the other one.
+            strategy._ddp_kwargs["find_unused_parameters"] = True
+            strategy._ddp_kwargs.pop("static_graph", None)  # static_graph skipped syncs under manual opt (PL #18086)
+            rank_zero_info("lit_gans: DDP set to find_unused_parameters=True (alternating G/D backward passes)")
+
+    def configure_optimizers(self):  # noqa: ANN201
+        make_g = self.optimizer_g or self.paper_optimizer_g()
+        make_d = self.optimizer_d or self.paper_optimizer_d()
+        opt_g = make_g(list(self.generator_parameters()))
+        opt_d = make_d(list(self.discriminator_parameters()))
+        scheds = [s(o) for s, o in ((self.scheduler_g, opt_g), (self.scheduler_d, opt_d)) if s is not None]
+        return [opt_g, opt_d], scheds
+
+    def critic_steps(self, g_iter: int) -> int:
+        """Discriminator steps before generator iteration ``g_iter`` (with the WGAN warm-up)."""
+        if self.critic_warmup_steps and (g_iter < self.critic_warmup_g_iters or g_iter % self.critic_warmup_every == 0):
+            return self.critic_warmup_steps
+        return self.n_critic
+
+    def _optimize(self, opt, loss_fn, batch, out, clip: Optional[float]) -> StepLogs:  # noqa: ANN001
+        self.toggle_optimizer(opt)
+        try:
+            loss, logs = loss_fn(batch, out)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if clip:
+                self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            opt.step()
+        finally:
+            self.untoggle_optimizer(opt)
+        return logs
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        do_g = self._d_since_g + 1 >= self.critic_steps(self.g_iter)
+        with torch.set_grad_enabled(do_g):
+            out = self.generate(batch)
+        logs: StepLogs = {}
+        for which in self.step_order:
+            if which == "d":
+                logs.update(self._optimize(opt_d, self.discriminator_loss, batch, out, self.grad_clip_d))
+                self.after_discriminator_step()
+                self.d_iter += 1
+                self._d_since_g += 1
+            elif do_g:
+                logs.update(self._optimize(opt_g, self.generator_loss, batch, out, self.grad_clip_g))
+                self.g_iter += 1
+                self._d_since_g = 0
+                self._update_ema()
+                if self.scheduler_interval == "step":
+                    self._step_schedulers()
+        self.log_dict({f"train/{k}": v.detach() for k, v in logs.items()}, on_step=True, on_epoch=False)
+        self.log_dict({"train/g_iter": float(self.g_iter), "train/d_iter": float(self.d_iter)}, on_step=True, on_epoch=False)
+
+    def _step_schedulers(self) -> None:
+        scheds = self.lr_schedulers()
+        for s in scheds if isinstance(scheds, list) else ([scheds] if scheds is not None else []):
+            s.step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
+
+    def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1:
+            # Distinct, reproducible noise per rank (seed_everything gives all ranks one stream).
+            base = int(torch.randint(0, 2**31 - 1, (1,)).item())
+            seed = base + 7919 * self.global_rank
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+
+    # ------------------------------------------------------------------ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        rng = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        }
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["lit_gans"] = {"g_iter": self.g_iter, "d_iter": self.d_iter, "d_since_g": self._d_since_g, "rng": rng}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if any(k.startswith(f"{self.ema_target}_ema.") for k in checkpoint.get("state_dict", {})):
+            self.ema_decay = self.ema_decay or 0.999
+        self._ensure_ema()
+        state = checkpoint.get("lit_gans")
+        if not state:
+            return
+        self.g_iter, self.d_iter, self._d_since_g = state["g_iter"], state["d_iter"], state["d_since_g"]
+        rng = state.get("rng")
+        if rng:  # an exact resume also continues the noise stream (restored rank 0 state; re-split in on_fit_start)
+            torch.set_rng_state(rng["torch"])
+            random.setstate(rng["python"])
+            kind, keys, pos, has_gauss, cached = rng["numpy"]
+            np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+            if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(rng["cuda"])
