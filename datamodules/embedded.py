@@ -83,7 +83,7 @@ def photos_folder(split: str = "train", root: str | Path | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=target.parent))
     try:
         for name, array in load_photos(split).items():
-            Image.fromarray(array).save(tmp / f"{name}.png")
+            Image.fromarray(array).save(tmp / f"{name}.png", compress_level=1)
         try:
             tmp.rename(target)
         except OSError:  # another process won the race: theirs is complete too

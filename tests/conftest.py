@@ -10,7 +10,7 @@ import torch
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # pytest -n 2 runs two workers on 2 cores; more threads per worker only contend
 
 ROOT = Path(__file__).resolve().parents[1]
 

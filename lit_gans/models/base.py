@@ -249,7 +249,10 @@ class GANModule(L.LightningModule):
                 self._update_ema()
                 if self.scheduler_interval == "step":
                     self._step_schedulers()
-        self.log_dict({f"train/{k}": v.detach() for k, v in logs.items()}, on_step=True, on_epoch=False)
+        logs = {k: v.detach() for k, v in logs.items()}
+        # Step values are this rank's (no per-step all-reduce); epoch means are synced across ranks once per epoch.
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False)
+        self.log_dict({f"train_epoch/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, sync_dist=True)
         self.log_dict({"train/g_iter": float(self.g_iter), "train/d_iter": float(self.d_iter)}, on_step=True, on_epoch=False)
 
     def _step_schedulers(self) -> None:

@@ -33,15 +33,32 @@ def _layer_names(features: nn.Sequential) -> list[str]:
     return names
 
 
+def _features_only(arch: str) -> nn.Sequential:
+    """The convolutional part alone (building torchvision's full VGG initialises 120M classifier weights)."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    return make_layers(cfgs[{"vgg16": "D", "vgg19": "E"}[arch]], batch_norm=False)
+
+
+def _load_features(features: nn.Sequential, state: dict, source: str) -> nn.Sequential:
+    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")} or state
+    try:
+        features.load_state_dict(feats)
+    except RuntimeError as err:
+        raise RuntimeError(f"{source} does not hold the weights of this VGG's features: {err}") from err
+    return features
+
+
 def _build_vgg(arch: str, weights: str) -> nn.Sequential:
     import torchvision
 
-    ctor = getattr(torchvision.models, arch)
+    features = _features_only(arch)
     if weights == "random":
-        return ctor(weights=None).features
+        return features
     if weights == "imagenet":
+        enum = getattr(torchvision.models, f"VGG{arch[3:]}_Weights").IMAGENET1K_V1
         try:
-            return ctor(weights="IMAGENET1K_V1").features
+            state = enum.get_state_dict(progress=False)
         except Exception as err:  # URLError / RuntimeError when offline
             raise RuntimeError(
                 f"{arch} ImageNet weights are not in the torch hub cache and cannot be downloaded here ({err}). "
@@ -50,14 +67,11 @@ def _build_vgg(arch: str, weights: str) -> nn.Sequential:
                 f"machine's cache (or set TORCH_HOME), or pass the file's path as `weights`. "
                 "`weights: random` exists for tests only: a random VGG is not a perceptual loss."
             ) from err
+        return _load_features(features, state, f"torchvision {arch} IMAGENET1K_V1")
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"VGG weights file {path} not found; pass 'imagenet', 'random' or an existing file")
-    model = ctor(weights=None)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")} or state
-    model.features.load_state_dict(feats)
-    return model.features
+    return _load_features(features, torch.load(path, map_location="cpu", weights_only=True), str(path))
 
 
 class VGGFeatures(nn.Module):

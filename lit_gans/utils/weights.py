@@ -38,7 +38,10 @@ def load_weights_into(module: nn.Module, path: str, prefix: str = "generator.") 
     own = set(module.state_dict())
     if set(sd) != own and hasattr(module, "convert_official_state_dict"):
         sd = module.convert_official_state_dict(sd)
-    result = module.load_state_dict(sd, strict=False)
+    try:
+        result = module.load_state_dict(sd, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise KeyError(f"{file} does not fit {type(module).__name__} (check widths/blocks/scale): {err}") from err
     if result.missing_keys or result.unexpected_keys:
         raise KeyError(
             f"{file} does not fit {type(module).__name__}: missing keys {result.missing_keys[:8]}, "
