@@ -22,6 +22,16 @@ OVERRIDES: dict[str, list[str]] = {
     "wgan_mnist.yaml": _DIGITS32,
     "wgan_gp_mnist.yaml": _DIGITS32,
 }
+_COCO = ["--data.init_args.root=null", "--data.init_args.preprocess=crop", "--data.init_args.crop_size=64",
+         "--data.init_args.batch_size=2", "--data.init_args.num_workers=0", "--data.init_args.subset=null"]
+OVERRIDES.update({
+    "pix2pix_facades.yaml": ["--data.init_args.root=null", "--data.init_args.load_size=72", "--data.init_args.crop_size=64",
+                             "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.num_downs=6",
+                             "--model.init_args.generator.init_args.ngf=8"],
+    "colorization_coco_pretrain.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false"],
+    "colorization_coco.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false", "--model.init_args.generator_ckpt=null"],
+    "colorization_coco_resunet.yaml": _COCO,
+})
 EMBEDDED = ("_digits.yaml", "_embedded.yaml")
 #: Model options that keep one step cheap (the metric networks have their own tests).
 CHEAP = {
@@ -43,7 +53,8 @@ def _override(name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", YAMLS)
-def test_yaml_runs_one_step(name, cli_args, tmp_path):
+def test_yaml_runs_one_step(name, cli_args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # YAMLs write checkpoints/<name>/ relative to the working directory
     args = ["fit"] + cli_args(name) + _override(name) + _cheap_args(name) + [
         "--trainer.max_steps=2",
         "--trainer.limit_val_batches=0",

@@ -252,7 +252,7 @@ class GANModule(L.LightningModule):
         logs = {k: v.detach() for k, v in logs.items()}
         # Step values are this rank's (no per-step all-reduce); epoch means are synced across ranks once per epoch.
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False)
-        self.log_dict({f"train_epoch/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, sync_dist=True)
+        self.log_dict({f"train_epoch/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, sync_dist=True, batch_size=1)
         self.log_dict({"train/g_iter": float(self.g_iter), "train/d_iter": float(self.d_iter)}, on_step=True, on_epoch=False)
 
     def _step_schedulers(self) -> None:
