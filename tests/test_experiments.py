@@ -31,6 +31,9 @@ OVERRIDES.update({
     "colorization_coco_pretrain.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false"],
     "colorization_coco.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false", "--model.init_args.generator_ckpt=null"],
     "colorization_coco_resunet.yaml": _COCO,
+    "context_encoder_paris.yaml": ["--data.init_args.root=null", "--data.init_args.val_root=null", "--data.init_args.load_size=160",
+                                   "--data.init_args.batch_size=4", "--data.init_args.num_workers=0",
+                                   "--model.init_args.generator.init_args.bottleneck_dim=64"],
 })
 EMBEDDED = ("_digits.yaml", "_embedded.yaml")
 #: Model options that keep one step cheap (the metric networks have their own tests).

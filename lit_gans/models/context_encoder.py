@@ -1,0 +1,239 @@
+"""Context Encoder (Pathak et al., "Context Encoders: Feature Learning by Inpainting", CVPR 2016,
+https://arxiv.org/abs/1604.07379), trained with the joint loss of Sec. 3.2 as the official Lua code
+does (pathak22/context-encoder ``train.lua`` for the center hole, ``train_random.lua`` for arbitrary
+masks).
+
+Loss (Eq. 1-3; official weights):
+
+* reconstruction: weighted L2 between the prediction and the original over the predicted region
+  (``lit_gans.losses.reconstruction.masked_l2``). Center model: the predicted region is the
+  ``S/2`` center patch; the known 4 px border of that patch (``overlapPred=4``) weighs 10x
+  (``overlapL2Weight = 10``), the hole 1x. Whole-image model: 1x in the hole, ``overlap_weight`` within
+  ``overlap`` px of it and ``context_weight`` on the other known pixels;
+* adversarial: DCGAN-style D on the predicted region (the center patch, or the whole image for
+  random masks), BCE on logits (official: Sigmoid + ``nn.BCECriterion``, the same value);
+* ``L = lambda_rec * L_rec + lambda_adv * L_adv`` with ``lambda_rec = 0.999``, ``lambda_adv = 0.001``
+  (README ``wtl2=0.999``; train.lua uses ``(1 - wtl2)`` for the adversarial term).
+
+Optimisation: Adam, beta1 0.5 (train.lua ``beta1``), D lr 2e-4 (``lr``) and G lr 10x that, 2e-3
+("LR of Gen is 10 times Adv" when 0 < wtl2 < 1, train.lua ``optimStateG``). Step order D then G.
+
+Deviations from the official code, on purpose:
+
+* the G step runs D again on the prediction (after D's update), the project's canonical order
+  (PITFALLS.md 1.15); train.lua reuses ``netD.output`` of the fake pass computed before D's update;
+* the official code logs the plain MSE as ``Err_G_L2`` but back-propagates the weighted one; here the
+  logged ``g_rec`` is the weighted loss that is optimised.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
+from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
+from lit_gans.metrics.masked import MaskedImageMetrics
+from lit_gans.models.base import GANModule, StepLogs
+from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.utils.masks import composite
+
+LAMBDA_REC = 0.999  # README train command: wtl2=0.999
+LAMBDA_ADV = 0.001  # train.lua: errG_total = (1 - wtl2) * errG + wtl2 * errG_l2
+LR_D = 2e-4  # train.lua: lr = 0.0002
+LR_G = 10 * LR_D  # train.lua: optimStateG learningRate = opt.lr * 10 when 0 < wtl2 < 1
+BETAS = (0.5, 0.999)  # train.lua: beta1 = 0.5 (optim.adam's default beta2 = 0.999)
+
+
+class ContextEncoder(GANModule):
+    """Inpainting with a Context Encoder generator and a DCGAN-style discriminator.
+
+    Args:
+        generator: ``masked image [B, C, S, S] -> prediction``, with attributes ``image_size`` and
+            ``output`` ('center': the ``S/2`` center patch; 'image': the whole image), e.g.
+            ``lit_gans.networks.context_encoder.ContextEncoderGenerator``.
+        discriminator: ``region -> [B]`` logits, with ``image_size`` = the predicted region's side.
+        lambda_rec: weight of the reconstruction loss (0.999, README ``wtl2``).
+        lambda_adv: weight of the adversarial loss (0.001 = 1 - wtl2).
+        overlap: whole-image model only: width in px of the band around the hole that gets
+            ``overlap_weight`` (4, README ``overlapPred``). The center model always weighs the whole known
+            border of its patch with ``overlap_weight``, as train.lua does.
+        overlap_weight: weight of the known pixels next to the hole (10, train.lua ``overlapL2Weight``).
+        context_weight: whole-image model only: weight of the other known pixels (0; train_random.lua
+            weighs every pixel: 1 with ``useOverlapPred=0``, 10 with ``useOverlapPred=1``).
+        gan_loss: adversarial loss (vanilla: BCE, as the official code).
+        num_sample_images: rows of the sample grid (masked input | prediction | composite | original).
+        **kwargs: ``GANModule`` options (optimizers, schedulers, EMA, clipping, channels_last, compile).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        lambda_rec: float = LAMBDA_REC,
+        lambda_adv: float = LAMBDA_ADV,
+        overlap: int = 4,
+        overlap_weight: float = OVERLAP_WEIGHT,
+        context_weight: float = 0.0,
+        gan_loss: GanLoss = "vanilla",
+        num_sample_images: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        for attr in ("image_size", "output"):
+            if not hasattr(generator, attr):
+                raise ValueError(f"{type(generator).__name__} has no `{attr}` attribute; ContextEncoder needs it")
+        if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
+            raise ValueError(f"gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
+        self.generator, self.discriminator = generator, discriminator
+        self.image_size, self.output = generator.image_size, generator.output
+        self.region = self.image_size // 2 if self.output == "center" else self.image_size
+        d_size = getattr(discriminator, "image_size", self.region)
+        if d_size != self.region:
+            raise ValueError(
+                f"the discriminator judges {d_size} px regions but the generator predicts {self.region} px "
+                f"({'the center patch' if self.output == 'center' else 'the whole image'}); set the discriminator's "
+                f"image_size to {self.region}"
+            )
+        self.lambda_rec, self.lambda_adv = lambda_rec, lambda_adv
+        self.overlap, self.overlap_weight, self.context_weight = overlap, overlap_weight, context_weight
+        self.d_loss_fn, self.g_loss_fn = GAN_LOSSES[gan_loss]
+        self.num_sample_images = num_sample_images
+        self._samples: Optional[dict[str, Tensor]] = None  # fixed sample-grid inputs: first train batch, then first val batch
+        self._metrics = MaskedImageMetrics()
+        self._baseline = MaskedImageMetrics()  # the mean-filled input, for reference
+
+    # ------------------------------------------------------------------ paper optimizers
+    def paper_optimizer_g(self):  # noqa: ANN201
+        return partial(torch.optim.Adam, lr=LR_G, betas=BETAS)
+
+    def paper_optimizer_d(self):  # noqa: ANN201
+        return partial(torch.optim.Adam, lr=LR_D, betas=BETAS)
+
+    # ------------------------------------------------------------------ regions
+    def crop_region(self, x: Tensor) -> Tensor:
+        """The predicted region of a full-size tensor: the center ``S/2`` patch, or all of it."""
+        if self.output != "center":
+            return x
+        a, b = self.image_size // 4, 3 * self.image_size // 4  # train.lua: 1 + fineSize/4 .. fineSize/2 + fineSize/4
+        return x[..., a:b, a:b]
+
+    def paste(self, prediction: Tensor, canvas: Tensor) -> Tensor:
+        """A full-size prediction: the center patch pasted into ``canvas`` (or the prediction itself)."""
+        if self.output != "center":
+            return prediction
+        a, b = self.image_size // 4, 3 * self.image_size // 4
+        out = canvas.clone()
+        out[..., a:b, a:b] = prediction
+        return out
+
+    def reconstruction_loss(self, pred: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+        # center: every known pixel of the patch is "overlap" (train.lua wtl2Matrix), hence overlap = region
+        overlap = self.region if self.output == "center" else self.overlap
+        return masked_l2(pred, target, hole, overlap, self.overlap_weight, self.context_weight)
+
+    # ------------------------------------------------------------------ GANModule hooks
+    def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self._samples is None:  # fixed training inputs until a validation batch replaces them (on device, no sync)
+            self._keep_samples(batch)
+        return {"fake": self.generator(batch["masked"])}
+
+    def discriminator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        # official: errD = errD_real + errD_fake, two separate D passes (BatchNorm statistics per pass)
+        d_real = self.discriminator(self.crop_region(batch["image"]))
+        d_fake = self.discriminator(out["fake"].detach())
+        loss = self.d_loss_fn(d_real, d_fake)
+        return loss, {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+
+    def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        fake = out["fake"]
+        adv = self.g_loss_fn(self.discriminator(fake))
+        rec = self.reconstruction_loss(fake, self.crop_region(batch["image"]), self.crop_region(batch["mask"]))
+        loss = self.lambda_rec * rec + self.lambda_adv * adv  # Eq. (3)
+        return loss, {"g_loss": loss.detach(), "g_rec": rec.detach(), "g_adv": adv.detach()}
+
+    # ------------------------------------------------------------------ checks at setup
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        if dm is None:
+            return
+        size = getattr(dm, "image_size", self.image_size)
+        if size != self.image_size:
+            raise ValueError(
+                f"the generator takes {self.image_size} px inputs but the datamodule makes {size} px crops; set "
+                f"--data.init_args.image_size={self.image_size} or the networks' image_size"
+            )
+        if self.output == "center":
+            if getattr(dm, "mask", "center") != "center":
+                raise ValueError(
+                    f"mask '{dm.mask}' needs a whole-image generator: the center model only predicts the center patch. "
+                    "Set the generator's output: image and the discriminator's image_size to the image size "
+                    "(experiments/context_encoder_embedded_random_region.yaml), or use --data.init_args.mask=center"
+                )
+            if stage == "predict" and getattr(dm, "predict_mask_root", None):
+                raise ValueError(
+                    "mask files (--data.init_args.predict_mask_root) need a model trained with output: image; this "
+                    "model only fills the center hole (leave predict_mask_root unset)"
+                )
+
+    # ------------------------------------------------------------------ samples, validation, prediction
+    def _keep_samples(self, batch: dict[str, Tensor]) -> None:
+        n = self.num_sample_images
+        self._samples = {k: batch[k][:n].detach().clone() for k in ("image", "mask", "masked")}
+
+    def inpaint(self, masked: Tensor, image: Tensor, mask: Tensor, net: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """(prediction, composite) at network size, in [-1, 1]; the composite keeps known pixels exactly."""
+        net = net or self.sampling_generator
+        prediction = self.paste(net(masked), masked)
+        return prediction, composite(prediction, image, mask)
+
+    @torch.no_grad()
+    def sample_images(self) -> dict[str, Tensor]:
+        if self._samples is None:
+            return {}
+        s = self._samples
+        prediction, comp = self.inpaint(s["masked"], s["image"], s["mask"])
+        rows = torch.stack([s["masked"], prediction, comp, s["image"]], 1).flatten(0, 1)  # per sample: 4 columns
+        return {"inpainting": image_grid(to_unit_range(rows), nrow=4)}
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._keep_samples(batch)
+        fake = self.sampling_generator(batch["masked"])
+        rec = self.reconstruction_loss(fake, self.crop_region(batch["image"]), self.crop_region(batch["mask"]))
+        self.log("val/rec", rec, sync_dist=True, batch_size=batch["image"].shape[0])
+        comp = composite(self.paste(fake, batch["masked"]), batch["image"], batch["mask"])
+        target = to_unit_range(batch["image"])
+        self._metrics.update(to_unit_range(comp), target, batch["mask"])
+        self._baseline.update(to_unit_range(batch["masked"]), target, batch["mask"])
+
+    def on_validation_epoch_end(self) -> None:
+        values = {f"val/hole_{k}": v for k, v in self._metrics.compute().items()}
+        values.update({f"val/meanfill_{k}": v for k, v in self._baseline.compute().items()})
+        self.log_dict(values, sync_dist=False)  # torchmetrics already reduced across ranks
+        self._metrics.reset()
+        self._baseline.reset()
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self.on_validation_epoch_end()
+
+    @torch.no_grad()
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Fill the hole at network size, upsample the prediction to the file's size and keep every known
+        pixel of the file (``full_image`` / ``full_mask`` from ``InpaintingDataModule``)."""
+        prediction, _ = self.inpaint(batch["masked"], batch["image"], batch["mask"])
+        full, full_mask = batch.get("full_image", batch["image"]), batch.get("full_mask", batch["mask"])
+        if prediction.shape[-2:] != full.shape[-2:]:
+            prediction = F.interpolate(prediction, size=full.shape[-2:], mode="bilinear", align_corners=False)
+        images = to_unit_range(composite(prediction, full, full_mask))
+        names = batch.get("name") or [f"image_{int(i):05d}" for i in batch["index"].tolist()]
+        return {"images": images, "names": list(names)}
