@@ -34,6 +34,14 @@ OVERRIDES.update({
     "context_encoder_paris.yaml": ["--data.init_args.root=null", "--data.init_args.val_root=null", "--data.init_args.load_size=160",
                                    "--data.init_args.batch_size=4", "--data.init_args.num_workers=0",
                                    "--model.init_args.generator.init_args.bottleneck_dim=64"],
+    "cyclegan_horse2zebra.yaml": ["--data.init_args.root=null", "--data.init_args.load_size=72", "--data.init_args.crop_size=64",
+                                  "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.ngf=8",
+                                  "--model.init_args.generator_ba.init_args.ngf=8", "--model.init_args.discriminator.init_args.ndf=8",
+                                  "--model.init_args.discriminator_a.init_args.ndf=8"],
+    "enlightengan.yaml": ["--data.init_args.root=null", "--data.init_args.crop_size=64", "--data.init_args.batch_size=2",
+                          "--data.init_args.num_workers=0", "--model.init_args.vgg_weights=random",
+                          "--model.init_args.vgg_input_norm=caffe_nomean", "--model.init_args.generator.init_args.base_channels=8",
+                          "--model.init_args.discriminator.init_args.ndf=16", "--model.init_args.discriminator_local.init_args.ndf=16"],
 })
 EMBEDDED = ("_digits.yaml", "_embedded.yaml")
 #: Model options that keep one step cheap (the metric networks have their own tests).

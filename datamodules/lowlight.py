@@ -1,0 +1,220 @@
+"""Unpaired low-light enhancement data (EnlightenGAN), with an optional paired evaluation set.
+
+Layout (VITA-Group/EnlightenGAN ``data/unaligned_dataset.py``, ``scripts/script.py``)::
+
+    <root>/trainA/   low-light images            <root>/trainB/   normal-light images (unpaired)
+    <root>/testA/    low-light images to enhance (validation NIQE and the default ``predict`` input)
+    <paired_root>/low/, <paired_root>/high/      optional paired set matched by file name (e.g. LOL's
+                                                 eval15/), for PSNR/SSIM
+
+Training protocol of the official code (``--fineSize 320``, ``--resize_or_crop crop``, flips, ``vary 1``):
+random 320x320 crops of the full images, horizontal and vertical flips, and with probability 1/2 the
+low-light input is darkened further by a factor 1/t, t uniform in {2.00, 2.01, ..., 4.00}
+(``low_times 200``/``high_times 400``). The darkened copy is what the generator (and its attention map)
+sees, ``batch["A_input"]``; the self feature preserving loss still compares with the undarkened
+``batch["A"]``, as officially. All of it runs on the device.
+
+Offline default (``root: null``): the embedded photos (``datamodules.embedded``), written once as folders
+by :func:`embedded_lowlight_root`:
+
+* every training photo is downscaled to at most 512 px on its long side and cut into two halves across
+  its long side; the **darkened set (trainA) takes the first half, the normal set (trainB) the second**,
+  so no pixel of a normal image has a darkened twin in training (``hubble_deep_field``, a night-sky
+  photo with mean 0.08, is left out: it is no "normal light" example);
+* the held-out photos (coffee, flower; never trained on) give ``testA``/``low`` (darkened) and
+  ``testB``/``high`` (originals) for the benchmark;
+* the synthetic darkening is ``dark = 0.5 * x ** 2`` on sRGB values in [0, 1] (a gamma 2 curve, then half
+  the exposure), rounded to 8 bits: mean brightness of the held-out photos drops from 0.39/0.24 to
+  0.12/0.06 and their SSIM to the originals to 0.36/0.37.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from datamodules.images import list_images, match_by_stem
+from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
+
+DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented above)
+EMBEDDED_MAX_SIDE = 512
+EMBEDDED_VERSION = "v1"  # bump when the recipe changes, so stale caches are not reused
+EXCLUDED_PHOTOS = ("hubble_deep_field",)
+
+
+def darken(image: np.ndarray, gamma: float = DARKEN_GAMMA, gain: float = DARKEN_GAIN) -> np.ndarray:
+    """The documented synthetic darkening of uint8 RGB: ``round(255 * gain * (x / 255) ** gamma)``."""
+    x = image.astype(np.float64) / 255.0
+    return np.clip(np.round(255.0 * gain * x**gamma), 0, 255).astype(np.uint8)
+
+
+def _downscale(image: np.ndarray, max_side: int = EMBEDDED_MAX_SIDE) -> np.ndarray:
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    f = max_side / max(h, w)
+    return np.asarray(Image.fromarray(image).resize((round(w * f), round(h * f)), Image.BICUBIC))
+
+
+def _halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = image.shape[:2]
+    return (image[:, : w // 2], image[:, w // 2 :]) if w >= h else (image[: h // 2], image[h // 2 :])
+
+
+def embedded_lowlight_root(root: str | Path | None = None) -> Path:
+    """Write (once) and return the embedded low-light data set: ``trainA`` (darkened halves), ``trainB``
+    (normal other halves), ``testA``/``low`` (darkened held-out photos), ``testB``/``high`` (originals)."""
+    from PIL import Image
+
+    from datamodules.embedded import cache_dir, load_photos
+
+    target = Path(root or cache_dir()) / f"embedded_lowlight_{EMBEDDED_VERSION}"
+    if (target / "high").is_dir() and any((target / "high").glob("*.png")):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".lowlight-", dir=target.parent))
+    try:
+        for sub in ("trainA", "trainB", "testA", "testB", "low", "high"):
+            (tmp / sub).mkdir()
+        for name, photo in load_photos("train").items():
+            if name in EXCLUDED_PHOTOS:
+                continue
+            first, second = _halves(_downscale(photo))
+            Image.fromarray(darken(first)).save(tmp / "trainA" / f"{name}.png")
+            Image.fromarray(np.ascontiguousarray(second)).save(tmp / "trainB" / f"{name}.png")
+        for name, photo in load_photos("heldout").items():
+            photo = _downscale(photo)
+            for sub, image in (("testA", darken(photo)), ("low", darken(photo)), ("testB", photo), ("high", photo)):
+                Image.fromarray(image).save(tmp / sub / f"{name}.png")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process wrote it first; theirs is complete
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class LowLightDataModule(UnpairedDataModule):
+    """EnlightenGAN's data: unpaired low-light (``trainA``) and normal-light (``trainB``) images.
+
+    Args (besides those of :class:`~datamodules.unpaired.UnpairedDataModule`):
+        root: data folder; None: the embedded photos (:func:`embedded_lowlight_root`, offline).
+        crop_size: random training crop (320: official ``--fineSize 320``).
+        batch_size: per-device batch (32: official ``--batchSize 32``, which was the global batch over
+            3 GPUs with DataParallel; on N devices use 32 / N to keep it).
+        random_darken: the official ``vary`` augmentation (p 1/2, darken the input by 1/t, t in [2, 4]).
+        darken_range: the range of t (official ``low_times 200``, ``high_times 400``, in hundredths).
+        paired_root: folder with ``low/`` and ``high/`` images matched by name (LOL layout); when given it
+            is the validation set (PSNR/SSIM/NIQE), else ``testA/`` (NIQE only).
+        val_size: None (default): validation images keep their own size (batch 1); an int resizes them.
+    """
+
+    test_dirs = ("testA", "testB")
+
+    def __init__(
+        self,
+        root: Optional[str] = None,
+        preprocess: Literal["resize_and_crop", "crop", "none"] = "crop",
+        load_size: int = 320,
+        crop_size: int = 320,
+        hflip: bool = True,
+        vflip: bool = True,
+        pairing: Literal["random", "serial"] = "serial",
+        batch_size: int = 32,
+        num_workers: int = 4,
+        epoch_repeats: int = 1,
+        upscale_small: bool = False,
+        channels: int = 3,
+        random_darken: bool = True,
+        darken_range: tuple[float, float] = (2.0, 4.0),
+        paired_root: Optional[str] = None,
+        val_size: Optional[int] = None,
+        val_max_images: Optional[int] = 50,
+        predict_root: Optional[str] = None,
+        num_sample_images: int = 4,
+    ) -> None:
+        super().__init__(
+            root=root, preprocess=preprocess, load_size=load_size, crop_size=crop_size, hflip=hflip, vflip=vflip,
+            pairing=pairing, batch_size=batch_size, num_workers=num_workers, epoch_repeats=epoch_repeats,
+            upscale_small=upscale_small, channels=channels, val_size=val_size, val_max_images=val_max_images,
+            predict_root=predict_root, predict_direction="AtoB", num_sample_images=num_sample_images,
+        )
+        if not 1.0 <= darken_range[0] <= darken_range[1]:
+            raise ValueError(f"darken_range must satisfy 1 <= low <= high, got {darken_range}")
+        self.random_darken, self.darken_range = random_darken, darken_range
+        self.paired_root = paired_root
+
+    @property
+    def paired(self) -> bool:
+        return self.paired_root is not None or self.root is None
+
+    def _paired_dir(self) -> Path:
+        return Path(self.paired_root).expanduser() if self.paired_root is not None else self.resolved_root()
+
+    def _val_dataset(self) -> Optional[Dataset]:
+        if self.paired:
+            base = self._paired_dir()
+            low = list_images(base / "low", option="--data.paired_root (low/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
+            high = list_images(base / "high", option="--data.paired_root (high/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
+            pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+            if self.val_max_images:
+                pairs = pairs[: self.val_max_images]
+            return SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs])
+        files = self._list(self.test_dirs[0], required=False)
+        if not files:
+            rank_zero_info("lit_gans: no testA/ (and no paired_root): validation uses the first trainA images")
+            files = self._list(self.train_dirs[0])
+        if self.val_max_images:
+            files = files[: self.val_max_images]
+        return SingleFolder(files, self.channels, self.val_size)
+
+    def val_dataloader(self):  # noqa: ANN201
+        # own-size images cannot be stacked: one per batch unless val_size resizes them
+        return self._loader(self.val_set, self.batch_size if self.val_size else 1, shuffle=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
+        if "A" not in batch:
+            return batch
+        training = self.trainer is not None and self.trainer.training
+        a = batch["A"]
+        if training and self.random_darken:
+            # official vary: with p 1/2, input = A / t, t = randint(200, 400) / 100, on [0, 1] values
+            lo, hi = round(self.darken_range[0] * 100), round(self.darken_range[1] * 100)
+            t = torch.randint(lo, hi + 1, (a.shape[0],), device=a.device).to(a.dtype) / 100.0
+            apply = torch.rand(a.shape[0], device=a.device) < 0.5
+            factor = torch.where(apply, 1.0 / t, torch.ones_like(t)).view(-1, 1, 1, 1)
+            batch["A_input"] = ((a + 1.0) * 0.5 * factor) * 2.0 - 1.0
+        else:
+            batch["A_input"] = a
+        return batch
+
+    def sample_batch(self) -> dict[str, Tensor]:
+        """Fixed validation inputs for the sample grid: ``A`` (and ``target``), resized to ``crop_size``."""
+        if self.val_set is None:
+            self.val_set = self._val_dataset()
+        n = min(self.num_sample_images, len(self.val_set))
+        size = self.val_size or self.crop_size
+        items = []
+        for i in range(n):
+            item = self.val_set[i]
+            for key in ("A", "target"):
+                if key in item:
+                    item[key] = torch.nn.functional.interpolate(
+                        item[key][None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+                    )[0].round().clamp(0, 255).to(torch.uint8)
+            items.append(item)
+        batch = pad_collate(items)
+        return {k: to_signed(batch[k]) for k in ("A", "target") if k in batch}
