@@ -44,9 +44,12 @@ OVERRIDES.update({
                           "--model.init_args.discriminator.init_args.ndf=16", "--model.init_args.discriminator_local.init_args.ndf=16"],
 })
 EMBEDDED = ("_digits.yaml", "_embedded.yaml")
+_PROGAN = ["--data.init_args.source=digits", "--data.init_args.num_workers=0", "--model.init_args.schedule.batch_size=4"]
+OVERRIDES["progan_celeba.yaml"] = OVERRIDES["progan_mnist.yaml"] = _PROGAN
 #: Model options that keep one step cheap (the metric networks have their own tests).
 CHEAP = {
     "lit_gans.models.noise": ["--model.init_args.metrics=null"],
+    "lit_gans.models.progan": ["--model.init_args.metrics=null"],
 }
 
 
