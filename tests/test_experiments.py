@@ -43,6 +43,18 @@ OVERRIDES.update({
                           "--model.init_args.vgg_input_norm=caffe_nomean", "--model.init_args.generator.init_args.base_channels=8",
                           "--model.init_args.discriminator.init_args.ndf=16", "--model.init_args.discriminator_local.init_args.ndf=16"],
 })
+#: Super-resolution: the embedded photos (no root), tiny networks, a random VGG (no ImageNet weights offline).
+_SR = ["--data.init_args.root=null", "--data.init_args.val_root=null", "--data.init_args.batch_size=2",
+       "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.num_feat=8",
+       "--model.init_args.generator.init_args.num_blocks=1"]
+_SR_GAN = ["--model.init_args.discriminator.init_args.num_feat=8", "--model.init_args.vgg_weights=random",
+           "--model.init_args.generator_ckpt=null"]
+OVERRIDES.update({
+    "srresnet_div2k.yaml": _SR,
+    "srgan_div2k.yaml": _SR + _SR_GAN + ["--model.init_args.discriminator.init_args.dense_features=16"],
+    "rrdb_psnr_div2k.yaml": _SR + ["--model.init_args.generator.init_args.growth=4"],
+    "esrgan_div2k.yaml": _SR + _SR_GAN + ["--model.init_args.generator.init_args.growth=4"],
+})
 EMBEDDED = ("_digits.yaml", "_embedded.yaml")
 _PROGAN = ["--data.init_args.source=digits", "--data.init_args.num_workers=0", "--model.init_args.schedule.batch_size=4"]
 OVERRIDES["progan_celeba.yaml"] = OVERRIDES["progan_mnist.yaml"] = _PROGAN

@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.utils.images import to_unit_range
+from lit_gans.utils.weights import save_atomic
 
 IMAGE_SIZE = 32  # the classifier's working resolution (the DCGAN digits/MNIST variant is 32x32; 28x28 is resized)
 NUM_CLASSES = 10
@@ -260,19 +260,6 @@ def freeze(model: nn.Module) -> nn.Module:
     model.eval()
     model.requires_grad_(False)
     return model
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file next to ``path``, then ``os.replace`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @contextlib.contextmanager

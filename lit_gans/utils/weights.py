@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -48,3 +50,17 @@ def load_weights_into(module: nn.Module, path: str, prefix: str = "generator.") 
             f"unexpected keys {result.unexpected_keys[:8]} (check the network options, e.g. widths/blocks/scale)"
         )
     return module
+
+
+def save_atomic(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file next to ``path``, then ``os.replace`` (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
