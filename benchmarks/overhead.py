@@ -95,7 +95,7 @@ def lightning_loop(G, D, loader, device, steps, precision) -> float:  # noqa: AN
     timer = Timer(device)
     trainer = L.Trainer(
         accelerator=device.type, devices=1, precision=precision, max_steps=2 * (steps + 3), logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
     )
     trainer.fit(model, train_dataloaders=loader)
     return (timer.end - timer.start) / steps
