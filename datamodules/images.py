@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -106,6 +108,19 @@ def image_modes(paths: Iterable[Path]) -> Counter:
     return counts
 
 
+def report_modes(files: Iterable[Path], option: str | None = None) -> dict[str, int]:
+    """Count files by PIL mode and say once (rank 0) how many are converted to RGB on decode (``to_mode``)."""
+    modes = image_modes(files)
+    converted = {m: n for m, n in modes.items() if m != "RGB"}
+    if converted:
+        where = f"{option}: " if option else ""
+        rank_zero_info(
+            f"lit_gans: {where}{sum(converted.values())} file(s) converted to RGB on decode (modes {converted}: "
+            "grayscale replicated, alpha composited over white)"
+        )
+    return dict(modes)
+
+
 def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop size") -> None:
     """Raise naming the first file smaller than ``min_size`` on either side (header only)."""
     for p in paths:
@@ -115,3 +130,41 @@ def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop siz
             raise DataError(
                 f"{p} is {w}x{h}, smaller than the {option} {min_size}; remove it, upscale it, or lower the {option}"
             )
+
+
+class FolderLoaders:
+    """The DataLoaders of the folder datamodules (a mixin in front of ``LightningDataModule``): shuffled training
+    batches with ``drop_last``, validation/test in order, prediction one image per batch (each at its own size).
+    The datamodule sets ``train_set``, ``val_set``, ``predict_set``, ``batch_size`` and ``num_workers`` in
+    ``setup``, and ``collate_fn`` / ``train_items`` (the word for one training item in the error) as class attributes."""
+
+    collate_fn: Optional[Callable[[Sequence[Any]], Any]] = None
+    train_items = "item(s)"
+    train_set: Dataset
+    val_set: Dataset
+    predict_set: Dataset
+    batch_size: int
+    num_workers: int
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if len(self.train_set) < self.batch_size:  # type: ignore[arg-type]
+            raise DataError(
+                f"the training set has {len(self.train_set)} {self.train_items}, fewer than "  # type: ignore[arg-type]
+                f"batch_size={self.batch_size}; lower --data.init_args.batch_size or raise --data.init_args.epoch_repeats"
+            )
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_set, 1, shuffle=False)  # own size: one image per batch

@@ -32,9 +32,9 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from datamodules.images import DataError, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import DataError, FolderLoaders, check_min_size, image_modes, list_images, open_image, to_mode
 from datamodules.paired import (
     EMBEDDED_SHORT_SIDE,
     InputFolder,
@@ -114,7 +114,7 @@ def embedded_photos_root(short_side: int = EMBEDDED_SHORT_SIDE, root: Optional[s
     return target
 
 
-class LabColorizationDataModule(L.LightningDataModule):
+class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
     """Photos -> (L, ab) batches for the colorization models (module docstring for the details).
 
     Args:
@@ -142,6 +142,9 @@ class LabColorizationDataModule(L.LightningDataModule):
 
     #: What the model's ``color_space`` must be for these batches.
     color_space = "lab"
+
+    collate_fn = staticmethod(collate_images)
+    train_items = "image(s)"
 
     def __init__(
         self,
@@ -259,29 +262,6 @@ class LabColorizationDataModule(L.LightningDataModule):
             crops += [(j, t, l) for t, l in fixed_crop_offsets(j, h, w, self.crop_size, self.val_crops)]
         return ColorFiles(files, None, crops=crops, crop_size=self.crop_size)
 
-    # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, collate_fn=collate_images,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        if len(self.train_set) < self.batch_size:
-            raise DataError(
-                f"the training set has {len(self.train_set)} image(s), fewer than batch_size={self.batch_size}; "
-                "lower --data.init_args.batch_size or raise --data.init_args.epoch_repeats"
-            )
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_set, 1, shuffle=False)
 
     # ------------------------------------------------------------------ device side
     def to_lab(self, image: Tensor, batch: dict[str, Any], training: bool) -> tuple[Tensor, Tensor]:

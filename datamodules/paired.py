@@ -51,9 +51,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from datamodules.images import DataError, image_modes, list_images, match_by_stem, open_image, to_mode
+from datamodules.images import DataError, FolderLoaders, list_images, match_by_stem, open_image, report_modes, to_mode
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import crop_at, random_offsets
 
@@ -244,18 +244,6 @@ def check_pairs(pairs: Sequence[tuple[Path, Optional[Path]]], min_size: Optional
             )
 
 
-def report_modes(files: Sequence[Path]) -> dict[str, int]:
-    """Count files that are not plain RGB (converted on decode) and say so once."""
-    modes = image_modes(files)
-    converted = {m: n for m, n in modes.items() if m != "RGB"}
-    if converted:
-        rank_zero_info(
-            f"lit_gans: {sum(converted.values())} file(s) converted to RGB on decode (modes {dict(converted)}: "
-            "gray replicated, alpha composited on white)"
-        )
-    return dict(modes)
-
-
 # ----------------------------------------------------------------------------- embedded data
 def embedded_paired_root(root: Optional[str | Path] = None, short_side: int = EMBEDDED_SHORT_SIDE) -> Path:
     """Build (once) the edges -> photo pairs from the embedded photos; returns the aligned-layout root."""
@@ -314,7 +302,7 @@ def edge_map(photo: Image.Image, low: float = 0.1, high: float = 0.2) -> Image.I
 
 
 # ----------------------------------------------------------------------------- datamodule
-class PairedDataModule(L.LightningDataModule):
+class PairedDataModule(FolderLoaders, L.LightningDataModule):
     """Paired image folders for pix2pix (layouts in the module docstring).
 
     Args:
@@ -337,6 +325,9 @@ class PairedDataModule(L.LightningDataModule):
 
     #: What the model's ``color_space`` must be for these batches.
     color_space = "rgb"
+
+    collate_fn = staticmethod(collate_images)
+    train_items = "pair(s)"
 
     def __init__(
         self,
@@ -435,29 +426,6 @@ class PairedDataModule(L.LightningDataModule):
             return InputFolder([p for p, _ in pairs], "left" if self.direction == "AtoB" else "right")
         return InputFolder([pa if self.direction == "AtoB" else pb for pa, pb in pairs])
 
-    # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, collate_fn=collate_images,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        if len(self.train_set) < self.batch_size:
-            raise DataError(
-                f"the training set has {len(self.train_set)} pair(s), fewer than batch_size={self.batch_size}; "
-                "lower --data.init_args.batch_size or raise --data.init_args.epoch_repeats"
-            )
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_set, 1, shuffle=False)  # own size: one image per batch
 
     # ------------------------------------------------------------------ device side
     def geometry(self, tensors: list[Tensor], batch: dict[str, Any], training: bool) -> list[Tensor]:

@@ -57,12 +57,11 @@ from typing import Any, Literal, Optional
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, image_modes, list_images, load_image
+from datamodules.images import DataError, list_images, load_image, report_modes
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
@@ -141,16 +140,6 @@ def find_test_layout(root: Path, scale: int) -> tuple[list[Path], Optional[list[
     if other_scales and not any(p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") for p in root.iterdir()):
         raise DataError(f"{root} has LR folders {other_scales} but none for scale {scale}; layouts: {TEST_LAYOUTS}")
     return list_images(root, "--data.init_args.val_root", layout=TEST_LAYOUTS), None
-
-
-def _report_modes(files: list[Path], option: str) -> None:
-    modes = image_modes(files)
-    converted = {m: n for m, n in modes.items() if m != "RGB"}
-    if converted:
-        rank_zero_info(
-            f"lit_gans: {option}: converting {dict(converted)} file(s) to RGB (grayscale replicated, alpha composited "
-            "over white; datamodules.images.to_mode)"
-        )
 
 
 # ----------------------------------------------------------------------------- datasets (CPU workers)
@@ -358,7 +347,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
             hr = list_images(photos_folder("train"), "embedded photos")
         else:
             hr = list_images(self.root, "--data.init_args.root", layout=HR_LAYOUT)
-        _report_modes(hr, "--data.init_args.root")
+        report_modes(hr, "--data.init_args.root")
         if self.lr_root is None:
             return [(p, None) for p in hr]
         lr = list_images(self.lr_root, "--data.init_args.lr_root", layout="LR images named like the HR ones (0001x4.png)")
@@ -398,7 +387,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
             lr: Optional[list[Path]] = list_images(self.val_lr_root, "--data.init_args.val_lr_root")
         else:
             hr, lr = find_test_layout(Path(self.val_root).expanduser(), s)
-        _report_modes(hr, "--data.init_args.val_root")
+        report_modes(hr, "--data.init_args.val_root")
         if lr is None:
             return [(p, None) for p in hr]
         pairs = pair_files(hr, lr, s, f"validation folder {self.val_root}")
@@ -426,7 +415,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
             if self.predict_root is None:
                 raise ValueError("`predict` needs --data.init_args.predict_root, a folder of LR images to upscale")
             files = list_images(self.predict_root, "--data.init_args.predict_root")
-            _report_modes(files, "--data.init_args.predict_root")
+            report_modes(files, "--data.init_args.predict_root")
             self.predict_set = PredictImages(files)
 
     # ------------------------------------------------------------------ loaders

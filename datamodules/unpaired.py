@@ -31,9 +31,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from datamodules.images import DataError, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import DataError, FolderLoaders, check_min_size, image_modes, list_images, open_image, to_mode
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import random_crop
 
@@ -141,7 +141,7 @@ def random_flip(x: Tensor, dim: int, p: float = 0.5) -> Tensor:
     return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x.flip(dim), x)
 
 
-class UnpairedDataModule(L.LightningDataModule):
+class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
     """Two unpaired image folders (CycleGAN).
 
     Args:
@@ -172,6 +172,9 @@ class UnpairedDataModule(L.LightningDataModule):
 
     train_dirs = ("trainA", "trainB")
     test_dirs = ("testA", "testB")
+
+    collate_fn = staticmethod(pad_collate)
+    train_items = "item(s)"
 
     def __init__(
         self,
@@ -271,29 +274,6 @@ class UnpairedDataModule(L.LightningDataModule):
             a, b = a[: self.val_max_images], b[: self.val_max_images]
         return UnpairedFolders(a, b, "serial", self.channels, self.val_size or self.crop_size)
 
-    # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, collate_fn=pad_collate,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        if len(self.train_set) < self.batch_size:
-            raise DataError(
-                f"the training set has {len(self.train_set)} item(s), fewer than batch_size={self.batch_size}; "
-                "lower --data.batch_size or raise --data.epoch_repeats"
-            )
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_set, 1, shuffle=False)  # own size: one image per batch
 
     # ------------------------------------------------------------------ device side
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:

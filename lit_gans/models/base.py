@@ -38,6 +38,20 @@ from lit_gans.utils.ema import ema_update, make_ema
 StepLogs = dict[str, Tensor]
 
 
+def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Tensor]]:
+    """The attached datamodule's fixed ``sample_batch()`` for sample grids, or None (no trainer, no datamodule,
+    no such method, or it failed: samples are a convenience, so a failure is reported and never stops training)."""
+    trainer = getattr(module, "_trainer", None)
+    dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+    if dm is None or not hasattr(dm, "sample_batch"):
+        return None
+    try:
+        return dm.sample_batch()
+    except Exception as err:
+        rank_zero_info(f"lit_gans: no sample grid ({type(err).__name__}: {err})")
+        return None
+
+
 class GANModule(L.LightningModule):
     """Alternating D/G updates under manual optimisation.
 

@@ -30,11 +30,10 @@ from typing import Any, Callable, Iterable, Literal, Optional
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
-from lit_gans.models.base import GANModule, StepLogs
+from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
 from lit_gans.utils.images import image_grid, to_unit_range
@@ -101,13 +100,8 @@ class UnpairedTranslationMixin:
 
     # ------------------------------------------------------------------ fixed sample inputs
     def _fetch_sample_inputs(self) -> None:
-        dm = self.trainer.datamodule if self._trainer is not None else None  # type: ignore[attr-defined]
-        if dm is None or not hasattr(dm, "sample_batch") or getattr(self, "_samples_ready", False):
-            return
-        try:
-            batch = dm.sample_batch()
-        except Exception as err:  # samples are a convenience: never stop training for them
-            rank_zero_info(f"lit_gans: no sample grid ({type(err).__name__}: {err})")
+        batch = None if getattr(self, "_samples_ready", False) else datamodule_sample_batch(self)  # type: ignore[arg-type]
+        if batch is None:
             return
         for key, value in batch.items():
             self.register_buffer(f"sample_{key}", value, persistent=False)  # type: ignore[attr-defined]

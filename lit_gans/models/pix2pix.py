@@ -60,7 +60,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.paired import PairedImageMetrics
-from lit_gans.models.base import GANModule, StepLogs
+from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.images import image_grid, to_unit_range
 from lit_gans.utils.lab import gray_to_rgb, lab_normalized_to_rgb, rgb_to_lab_normalized
@@ -154,14 +154,8 @@ class PairedTranslationMixin:
 
     # -------------------------------------------------------------- samples
     def _fetch_samples(self) -> None:
-        trainer = getattr(self, "_trainer", None)
-        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
-        if self._samples is not None or dm is None or not hasattr(dm, "sample_batch"):
-            return
-        try:
-            batch = dm.sample_batch()
-        except Exception as err:  # samples are a convenience: never stop training for them
-            rank_zero_info(f"lit_gans: no sample grid ({type(err).__name__}: {err})")
+        batch = None if self._samples is not None else datamodule_sample_batch(self)  # type: ignore[arg-type]
+        if batch is None:
             return
         self._samples = {k: v[: self.num_sample_images].to(self.device) for k, v in batch.items()}  # type: ignore[attr-defined]
 

@@ -392,37 +392,27 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
 class SRGAN(PerceptualSRGAN):
     """SRGAN (Ledig et al. 2017): SRResNet + the paper's discriminator, ``l_VGG54/12.75^2 + 1e-3 l_adv``.
 
-    Defaults are the paper's SRGAN-VGG54 (Sec. 3.2, Eq. 3-6): no pixel term, MSE of ``relu5_4`` features
-    rescaled by 1/12.75, vanilla GAN with the non-saturating G loss, weight 1e-3, Adam 1e-4 (beta1 0.9).
-    Other arguments as in :class:`PerceptualSRGAN`.
+    Defaults are the paper's SRGAN-VGG54 (Sec. 3.2, Eq. 3-6): no pixel term (the base default; SRGAN-MSE is
+    compared separately in Sec. 3.4), MSE of ``relu5_4`` features rescaled by 1/12.75, vanilla GAN with the
+    non-saturating G loss, weight 1e-3, Adam 1e-4 (beta1 0.9). Other arguments as in :class:`PerceptualSRGAN`.
     """
 
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        generator_ckpt: Optional[str] = None,
-        generator_ckpt_ema: bool = False,
         pixel_loss: Literal["l1", "mse"] = "mse",
-        pixel_weight: float = 0.0,  # SRGAN-VGG54 has no pixel term (Sec. 3.4 compares SRGAN-MSE separately)
         perceptual_layer: str = "relu5_4",  # phi_{5,4}: "after activation", Sec. 2.2.1
         perceptual_loss: Literal["l1", "mse"] = "mse",  # Eq. (5): squared Euclidean distance of features
-        perceptual_weight: float = 1.0,
         perceptual_scale: float = SRGAN_CONTENT_SCALE,
-        vgg_weights: str = "imagenet",
         gan_loss: GanLoss = "vanilla",
         gan_weight: float = SRGAN_ADV_WEIGHT,
-        gan_factor: float = 1.0,
-        tile: int = 256,
-        tile_overlap: int = 16,
-        num_sample_images: int = 4,
-        lpips: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            generator, discriminator, generator_ckpt, generator_ckpt_ema, pixel_loss, pixel_weight, perceptual_layer,
-            perceptual_loss, perceptual_weight, perceptual_scale, vgg_weights, gan_loss, gan_weight, gan_factor,
-            tile, tile_overlap, num_sample_images, lpips, **kwargs,
+            generator, discriminator, pixel_loss=pixel_loss, perceptual_layer=perceptual_layer,
+            perceptual_loss=perceptual_loss, perceptual_scale=perceptual_scale, gan_loss=gan_loss,
+            gan_weight=gan_weight, **kwargs,
         )
 
     def paper_optimizer_g(self):  # noqa: ANN201
@@ -444,28 +434,20 @@ class ESRGAN(PerceptualSRGAN):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        generator_ckpt: Optional[str] = None,
-        generator_ckpt_ema: bool = False,
         pixel_loss: Literal["l1", "mse"] = "l1",
         pixel_weight: float = ESRGAN_PIXEL_WEIGHT,
         perceptual_layer: str = "conv5_4",  # Sec. 3.3: features before activation
         perceptual_loss: Literal["l1", "mse"] = "l1",
         perceptual_weight: float = ESRGAN_PERCEPTUAL_WEIGHT,
-        perceptual_scale: float = 1.0,
-        vgg_weights: str = "imagenet",
         gan_loss: GanLoss = "relativistic",
         gan_weight: float = ESRGAN_GAN_WEIGHT,
         gan_factor: float = ESRGAN_RELATIVISTIC_FACTOR,
-        tile: int = 256,
-        tile_overlap: int = 16,
-        num_sample_images: int = 4,
-        lpips: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            generator, discriminator, generator_ckpt, generator_ckpt_ema, pixel_loss, pixel_weight, perceptual_layer,
-            perceptual_loss, perceptual_weight, perceptual_scale, vgg_weights, gan_loss, gan_weight, gan_factor,
-            tile, tile_overlap, num_sample_images, lpips, **kwargs,
+            generator, discriminator, pixel_loss=pixel_loss, pixel_weight=pixel_weight,
+            perceptual_layer=perceptual_layer, perceptual_loss=perceptual_loss, perceptual_weight=perceptual_weight,
+            gan_loss=gan_loss, gan_weight=gan_weight, gan_factor=gan_factor, **kwargs,
         )
 
     def paper_optimizer_g(self):  # noqa: ANN201
