@@ -210,6 +210,10 @@ class GANModule(L.LightningModule):
             self._compiled = True
 
     def setup(self, stage: str) -> None:
+        # CPU: flush denormal floats to zero. GAN weights and activations drift into the denormal range as
+        # training goes on, and x86 CPUs compute on denormals ~10-100x slower: without this the digits DCGAN
+        # slows from 10 it/s to 0.5 it/s by epoch 50. No effect on GPUs (which flush in their own kernels).
+        torch.set_flush_denormal(True)
         strategy = self.trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
             # Each backward reaches only the network being stepped: DDP must not wait for the other one.
