@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gans.utils.resumable import ResumableLoader
+
 from datamodules.images import DataError
 
 
@@ -75,7 +77,8 @@ class DigitImagesDataModule(L.LightningDataModule):
             self.train_set, self.val_set = TensorImages(xtr, ytr), TensorImages(xva, yva)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(
+        # training: an order that depends on (seed, epoch) only, resumable mid-epoch
+        return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )

@@ -17,6 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gans.utils.resumable import ResumableLoader
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
@@ -147,7 +149,8 @@ class FolderLoaders:
     num_workers: int
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
+        # training: an order that depends on (seed, epoch) only, resumable mid-epoch
+        return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn,
         )

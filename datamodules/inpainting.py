@@ -45,6 +45,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gans.utils.resumable import ResumableLoader
+
 from datamodules.images import DataError, check_min_size, list_images, load_image, open_image, to_mode
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
 
@@ -312,7 +314,8 @@ class InpaintingDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(
+        # training: an order that depends on (seed, epoch) only, resumable mid-epoch
+        return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )

@@ -61,6 +61,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gans.utils.resumable import ResumableLoader
+
 from datamodules.images import DataError, list_images, load_image, report_modes
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
 
@@ -420,7 +422,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        return ResumableLoader(  # an order that depends on (seed, epoch) only, resumable mid-epoch
             self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )

@@ -1,31 +1,174 @@
-"""Callbacks: sample grids from fixed inputs (W&B + PNG) and the folder writer of ``predict``."""
+"""Callbacks and the run folder: checkpoints that are never lost, sample grids, the prediction writer.
+
+A run's files live in one folder per experiment (``lit-gans`` sets ``trainer.default_root_dir`` to
+``runs/<experiment>/``)::
+
+    runs/<experiment>/checkpoints/last.ckpt   RunCheckpoint (atomic; every epoch end, end of fit, optional timer)
+    runs/<experiment>/samples/*.png           SampleGridLogger
+    runs/<experiment>/wandb/                  the W&B run (offline files, or the online run's cache)
+    runs/<experiment>/config.yaml             the resolved config of the run (later runs: config_<stage>_<time>.yaml)
+    runs/<experiment>/hpc_ckpt_N.ckpt         Lightning's SLURM preemption checkpoint (then requeue)
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
-from lightning.pytorch.callbacks import BasePredictionWriter, Callback
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from lit_gans.utils.images import save_png
+from lit_gans.errors import ConfigError, UserError
+from lit_gans.utils.images import FILE_MODE, save_png
 
 
 def run_dir(trainer: L.Trainer) -> Path:
-    """The run's folder: next to its checkpoints when there are any, else ``default_root_dir``."""
-    ckpt = trainer.checkpoint_callback
-    if ckpt is not None and getattr(ckpt, "dirpath", None):
-        return Path(ckpt.dirpath).parent
+    """The run's folder: ``trainer.default_root_dir`` (``runs/<experiment>/`` under ``lit-gans``)."""
     return Path(trainer.default_root_dir)
+
+
+class CheckpointWriteError(UserError, OSError):
+    """A checkpoint could not be written (disk full, permissions); the previous file is intact."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file in its own folder, flushes it to disk, then renames it into
+    place (``os.replace``, atomic on one filesystem). A full disk or a kill mid-write leaves the previous
+    ``last.ckpt`` intact and no partial file (Lightning's own writer stages the file in the system temp folder
+    and copies it across filesystems, which can leave a truncated checkpoint)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        if "://" in str(path) and not str(path).startswith("file://"):
+            return super().save_checkpoint(checkpoint, path, storage_options)  # remote: fsspec's transaction
+        path = Path(str(path).removeprefix("file://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise CheckpointWriteError(
+                f"could not write the checkpoint {path} ({err.strerror or err}); the previous file, if any, is "
+                "intact. Free space or choose another folder (--trainer.default_root_dir), then resume with "
+                "--ckpt_path last"
+            ) from err
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _finite_model(module: torch.nn.Module) -> bool:
+    """All parameters and floating buffers finite (one host sync; called when saving only)."""
+    tensors = [t for t in list(module.parameters()) + list(module.buffers()) if t.is_floating_point()]
+    if not tensors:
+        return True
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that never loses a run and never keeps a broken one.
+
+    * ``last.ckpt`` is written at every training-epoch end (whether or not validation ran that epoch), at the
+      end of fit, and optionally every ``every_n_minutes`` of training and every ``every_n_g_iters`` generator
+      iterations (mid-epoch: a run killed between epochs loses at most that much).
+    * Writes are atomic and in the checkpoint's own folder (:class:`AtomicCheckpointIO`).
+    * A model with non-finite weights is never saved: the previous ``last.ckpt`` stays the last good one.
+
+    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``).
+
+    Args:
+        every_n_minutes: also save ``last.ckpt`` when this many minutes of training passed since the last save.
+        every_n_g_iters: also save ``last.ckpt`` every this many generator iterations (the model's ``g_iter``).
+    """
+
+    def __init__(
+        self,
+        dirpath: Optional[str] = None,
+        every_n_minutes: Optional[float] = None,
+        every_n_g_iters: Optional[int] = None,
+        save_last: bool = True,
+        save_on_train_epoch_end: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end, **kwargs)
+        if every_n_minutes is not None and every_n_minutes <= 0:
+            raise ConfigError(f"RunCheckpoint every_n_minutes must be > 0, got {every_n_minutes}")
+        if every_n_g_iters is not None and every_n_g_iters < 1:
+            raise ConfigError(f"RunCheckpoint every_n_g_iters must be >= 1, got {every_n_g_iters}")
+        self.every_n_minutes, self.every_n_g_iters = every_n_minutes, every_n_g_iters
+        self._timer_start = time.monotonic()
+        self._last_g_iter_saved = -1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = str(run_dir(trainer) / "checkpoints")
+        super().setup(trainer, pl_module, stage)
+        strategy = trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:  # the default writer: make it atomic
+            strategy.checkpoint_io = AtomicCheckpointIO()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._timer_start = time.monotonic()
+
+    def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
+        g_iter = int(getattr(pl_module, "g_iter", trainer.global_step))
+        if self.every_n_g_iters and g_iter % self.every_n_g_iters == 0 and g_iter != self._last_g_iter_saved:
+            return True
+        if self.every_n_minutes is None:
+            return False
+        due = time.monotonic() - self._timer_start >= 60.0 * self.every_n_minutes
+        # every rank must agree (the save is collective); rank 0's clock decides
+        return bool(trainer.strategy.broadcast(due, src=0))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        if self._should_skip_saving_checkpoint(trainer) or not (self.every_n_minutes or self.every_n_g_iters):
+            return
+        if self._due(trainer, pl_module):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer) and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        if not _finite_model(trainer.lightning_module):
+            rank_zero_warn(
+                f"lit_gans: not writing {filepath}: the model has non-finite weights (NaN/inf); "
+                f"the last good checkpoint is {self.last_model_path or 'none'}"
+            )
+            return
+        super()._save_checkpoint(trainer, filepath)
+        self._timer_start = time.monotonic()
+        self._last_g_iter_saved = int(getattr(trainer.lightning_module, "g_iter", trainer.global_step))
+
+
+def to_uint8_image(grid: torch.Tensor) -> "Any":
+    """A [C, H, W] float image in [0, 1] as an HxW or HxWx3 uint8 array (what W&B stores without rescaling:
+    wandb casts float data to uint8 without scaling, so a float grid in [0, 1] would be stored black)."""
+    array = (grid.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().permute(1, 2, 0).numpy()
+    return array[..., 0] if array.shape[2] == 1 else array
 
 
 class SampleGridLogger(Callback):
     """Every ``every_n_steps`` generator iterations, log the model's ``sample_images()`` (fixed noise /
-    fixed inputs, so grids compare across steps and runs) to the logger (W&B image panel, TensorBoard)
-    and write them as PNG under ``<run dir>/samples/``; a final grid is written when training ends.
-    Rank zero only.
+    fixed inputs, so grids compare across steps and runs) to the logger (W&B image panel as 8-bit images,
+    TensorBoard) and write them as PNG under ``<run dir>/samples/``; a final grid is written when training
+    ends. Rank zero only.
 
     Args:
         every_n_steps: interval in generator iterations (the model's ``g_iter``; 0 disables the periodic grid).
@@ -53,7 +196,7 @@ class SampleGridLogger(Callback):
             self.last_paths.append(save_png(grid, folder / f"{name}_{tag}.png"))
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
-                    logger.log_image(key=f"samples/{name}", images=[grid], caption=[f"g_iter {step}"])
+                    logger.log_image(key=f"samples/{name}", images=[to_uint8_image(grid)], caption=[f"g_iter {step}"])
                 elif isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_image(f"samples/{name}", grid, step)
 
@@ -67,25 +210,141 @@ class SampleGridLogger(Callback):
         self._write(trainer, pl_module, "final")
 
 
+#: "lower is better" / "higher is better" for the main validation metric, by name fragment (first match wins).
+METRIC_DIRECTIONS: tuple[tuple[str, str], ...] = (
+    ("fid", "min"), ("kid", "min"), ("swd", "min"), ("niqe", "min"), ("lpips", "min"),
+    ("psnr", "max"), ("ssim", "max"), ("accuracy", "max"), ("l1", "min"), ("l2", "min"),
+)
+
+
+def main_metric(names: list[str], preferred: Optional[str] = None) -> Optional[tuple[str, str]]:
+    """The run's main validation metric and its direction: the model's ``main_metric`` when it names a logged
+    value, else the first ``val/`` metric matching ``METRIC_DIRECTIONS`` in that order (FID before PSNR...)."""
+    vals = [n for n in names if n.startswith("val/")]
+    if preferred and preferred in vals:
+        for frag, mode in METRIC_DIRECTIONS:
+            if frag in preferred.lower():
+                return preferred, mode
+    for frag, mode in METRIC_DIRECTIONS:
+        for name in sorted(vals):
+            if frag in name.lower() and "bicubic" not in name and "baseline" not in name:
+                return name, mode
+    return None
+
+
+class RunTracker(Callback):
+    """What the user watches: W&B curves on the generator iteration, the best value of the main metric in the
+    run summary (``best/<metric>`` with ``best/<metric>_g_iter``), the latest validation metric in the
+    progress bar, and the final validation metrics kept for the end-of-fit printout. Added by ``lit-gans``."""
+
+    def __init__(self) -> None:
+        self.best: Optional[tuple[str, float, int]] = None
+        self.final_metrics: dict[str, float] = {}
+
+    @staticmethod
+    def _wandb(trainer: L.Trainer) -> list[WandbLogger]:
+        return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        for logger in self._wandb(trainer):
+            run = logger.experiment
+            if hasattr(run, "define_metric"):
+                run.define_metric("g_iter")
+                for prefix in ("train/*", "train_epoch/*", "val/*", "best/*"):
+                    run.define_metric(prefix, step_metric="g_iter")
+                summary = getattr(run, "summary", None)
+                if summary is not None and "best/metric" in summary.keys():
+                    name = summary["best/metric"]
+                    self.best = (name, float(summary[f"best/{name}"]), int(summary.get(f"best/{name}_g_iter", 0)))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        self.final_metrics = metrics
+        choice = main_metric(list(metrics), getattr(pl_module, "main_metric", None))
+        if choice is None or not trainer.is_global_zero:
+            return
+        name, mode = choice
+        value, g_iter = metrics[name], int(getattr(pl_module, "g_iter", trainer.global_step))
+        if not math.isfinite(value):
+            return
+        better = self.best is None or self.best[0] != name or (value < self.best[1] if mode == "min" else value > self.best[1])
+        if better:
+            self.best = (name, value, g_iter)
+            for logger in self._wandb(trainer):
+                summary = logger.experiment.summary
+                summary["best/metric"] = name
+                summary[f"best/{name}"] = value
+                summary[f"best/{name}_g_iter"] = g_iter
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": list(self.best) if self.best else None}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        best = state_dict.get("best")
+        self.best = (best[0], float(best[1]), int(best[2])) if best else None
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes what ``predict_step`` returns, ``{"images": [B, C, H, W] or list of [C, H, W] in [0, 1],
-    "names": [str]}``, as ``<output_dir>/<name>.png`` (atomically, one file per image).
+    "names": [str]}``, as ``<output_dir>/<name>.png`` (atomically, one file per image, mode 0644 less umask).
+
+    Nothing is overwritten silently: an output folder that already holds PNG files is refused unless
+    ``overwrite`` is set, and two inputs that map to one name in a run are written as ``<name>.png`` and
+    ``<name>_2.png`` with a notice. The count printed at the end is of the files written, over all ranks.
 
     Args:
         output_dir: folder of the PNG files (created).
+        overwrite: allow writing into a folder that already holds PNG files (replacing same-named files).
     """
 
-    def __init__(self, output_dir: str = "predictions") -> None:
+    def __init__(self, output_dir: str = "predictions", overwrite: bool = False) -> None:
         super().__init__(write_interval="batch")
-        self.output_dir = output_dir
+        self.output_dir, self.overwrite = output_dir, overwrite
         self.count = 0
+        self.renamed: list[tuple[str, str]] = []
+        self._taken: set[str] = set()
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        self.count, self.renamed, self._taken = 0, [], set()
+        out = Path(self.output_dir)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--writer.output_dir {out} is a file, not a folder: give a folder path (it is created)")
+        existing = sorted(out.glob("*.png")) if out.is_dir() else []
+        if existing and not self.overwrite:
+            raise ConfigError(
+                f"--writer.output_dir {out} already holds {len(existing)} PNG file(s) (e.g. {existing[0].name}): "
+                "choose an empty or new folder, or pass --writer.overwrite=true to replace same-named files"
+            )
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):  # noqa: ANN001, ANN201
         if not isinstance(prediction, dict) or "images" not in prediction:
             raise TypeError(f"{type(pl_module).__name__}.predict_step must return {{'images', 'names'}}, got {type(prediction).__name__}")
         for image, name in zip(prediction["images"], prediction["names"]):
-            save_png(image, Path(self.output_dir) / f"{name}.png")
+            unique = _unique_name(str(name), self._taken)
+            if unique != name:
+                self.renamed.append((str(name), unique))
+            self._taken.add(unique)
+            save_png(image, Path(self.output_dir) / f"{unique}.png")
             self.count += 1
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rank_zero_info(f"lit_gans: wrote {self.count} PNG file(s) to {Path(self.output_dir).resolve()}")
+        total = int(trainer.strategy.reduce(torch.tensor(float(self.count), device=pl_module.device), reduce_op="sum").item())
+        for name, unique in self.renamed[:10]:
+            rank_zero_warn(f"lit_gans: two inputs map to {name}.png; the second was written as {unique}.png")
+        rank_zero_info(f"lit_gans: wrote {total} PNG file(s) to {Path(self.output_dir).resolve()}")
+        self.total = total

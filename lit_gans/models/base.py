@@ -1,7 +1,7 @@
 """GANModule: the one place that owns alternating generator/discriminator optimisation.
 
 Subclasses compose networks and losses and return losses from hooks; they never call ``backward``,
-``step`` or touch an optimizer. Traps of Lightning manual optimisation handled here (PITFALLS.md 2):
+``step`` or touch an optimizer. Traps of Lightning manual optimisation handled here (Lightning issues cited):
 
 * ``trainer.global_step`` counts every ``optimizer.step()`` (G and D: Lightning #17958), so a
   ``--trainer.max_steps`` of N stops after fewer than N batches. The module keeps its own counters,
@@ -9,18 +9,30 @@ Subclasses compose networks and losses and return losses from hooks; they never 
   schedules are defined on them. ``max_steps`` is Lightning's (optimizer steps); prefer ``max_epochs``.
 * ``Trainer(gradient_clip_val=...)`` is refused under manual optimisation: use ``grad_clip_g`` /
   ``grad_clip_d`` here, applied with ``self.clip_gradients`` between backward and step.
-* LR schedulers are not stepped by Lightning: they are stepped here every ``scheduler_interval``.
+* LR schedulers are not stepped by Lightning: they are stepped here every ``scheduler_interval``; per-iteration
+  schedulers are stepped once before each generator iteration's updates, as BasicSR does
+  (``basicsr/train.py``: ``update_learning_rate`` before ``optimize_parameters``), so the D and G updates of one
+  iteration use the same learning rate whatever ``step_order`` is.
 * ``toggle_optimizer`` turns ``requires_grad`` off for the other network, so only the stepped network
   receives gradients (and DDP only reduces those).
-* Under DDP each backward reaches one network only, so ``find_unused_parameters=True`` is set on the
-  DDP strategy in ``setup`` (the plain ``--trainer.strategy=ddp`` would fail otherwise; Lightning #20328).
+* Under DDP each backward reaches one network only, so DDP needs ``find_unused_parameters=True`` (Lightning
+  #20328): Lightning's public strategy name ``ddp_find_unused_parameters_true``. ``lit-gans`` maps a plain
+  ``--trainer.strategy=ddp`` to it; a Trainer built in Python with plain DDP gets a ConfigError naming the fix.
+* Non-finite losses are detected without a per-step host sync (a device flag checked at logging steps,
+  before validation and before saving): training stops naming the step, the loss term and the last good
+  checkpoint; ``on_nonfinite="skip"`` skips such batches instead (one host sync per step).
+* Logging: per-step values are handed to Lightning only on logging steps (``log_every_n_steps``), in one call;
+  epoch means are summed on the device and synced across ranks once per epoch.
 * Seeds: ``seed_everything`` gives every rank the same stream, so the noise would be identical on all
-  ranks; ``on_fit_start`` re-seeds each rank differently (deterministically) when ``world_size > 1``.
+  ranks; ``on_train_start`` re-seeds each rank differently (deterministically) when ``world_size > 1``.
+* Exact resume: the RNG state saved with the checkpoint is restored in ``on_train_start``, after the sanity
+  check and dataloader set-up that would otherwise consume random numbers first.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import random
 from functools import partial
 from typing import Any, Callable, Iterable, Literal, Optional
@@ -33,6 +45,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError, UserError
 from lit_gans.utils.ema import ema_update, make_ema
 
 StepLogs = dict[str, Tensor]
@@ -50,6 +63,10 @@ def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Ten
     except Exception as err:
         rank_zero_info(f"lit_gans: no sample grid ({type(err).__name__}: {err})")
         return None
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    """A loss went non-finite (or past ``divergence_threshold``): training stopped before saving a broken model."""
 
 
 class GANModule(L.LightningModule):
@@ -76,7 +93,20 @@ class GANModule(L.LightningModule):
         channels_last: convert the networks to channels_last memory format (faster convs on GPUs).
         compile: ``torch.compile`` the networks listed by ``compile_targets`` (in place: checkpoint keys
             do not change). Not for networks that need double backward (gradient penalty).
+        on_nonfinite: "stop" (default): when a loss is NaN/inf or its magnitude exceeds
+            ``divergence_threshold``, stop with a message naming the generator iteration, the loss term and
+            the last good checkpoint (checked at logging steps, before validation and before checkpoints: no
+            per-step host sync). "skip": check every step before the optimizer step and skip that update
+            (one host sync per step); ``max_skipped`` skips in a row stop the run.
+        divergence_threshold: a loss magnitude treated as divergence (None: only NaN/inf).
+        max_skipped: with ``on_nonfinite="skip"``, consecutive skipped updates before stopping.
     """
+
+    #: Name of the main validation metric (e.g. "val/fid359_digitscnn_val"); None: chosen by name
+    #: (FID, KID, SWD, NIQE before PSNR/SSIM; see ``lit_gans.callbacks.main_metric``).
+    main_metric: Optional[str] = None
+    #: Loss terms shown in the progress bar (when the model logs them).
+    progress_bar_keys: tuple[str, ...] = ("d_loss", "g_loss")
 
     #: Order of the two updates within a batch. ("g", "d") = junyanz CycleGAN / EnlightenGAN order.
     step_order: tuple[str, str] = ("d", "g")
@@ -100,13 +130,19 @@ class GANModule(L.LightningModule):
         ema_start: int = 0,
         channels_last: bool = False,
         compile: bool = False,
+        on_nonfinite: Literal["stop", "skip"] = "stop",
+        divergence_threshold: Optional[float] = 1e8,
+        max_skipped: int = 20,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         if n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+            raise ConfigError(f"--model.init_args.n_critic must be >= 1, got {n_critic}")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+            raise ConfigError(f"--model.init_args.ema_decay must be in (0, 1) (e.g. 0.999), got {ema_decay}")
+        if on_nonfinite not in ("stop", "skip"):
+            raise ConfigError(f"--model.init_args.on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+        self.on_nonfinite, self.divergence_threshold, self.max_skipped = on_nonfinite, divergence_threshold, max_skipped
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
         self.scheduler_interval = scheduler_interval
@@ -120,6 +156,13 @@ class GANModule(L.LightningModule):
         self.g_iter = 0
         self.d_iter = 0
         self._d_since_g = 0
+        self._skipped_in_row = 0
+        self._pending_rng: Optional[dict[str, Any]] = None
+        # Device-side accumulators (no host sync per step): epoch sums of the logged values, and the first
+        # generator iteration at which each loss term went bad (-1: never).
+        self._epoch_sums: dict[str, Tensor] = {}
+        self._epoch_count = 0
+        self._first_bad: dict[str, Tensor] = {}
 
     def save_config_hyperparameters(self) -> None:
         """``save_hyperparameters`` that keeps checkpoints loadable with ``weights_only=True``.
@@ -215,17 +258,33 @@ class GANModule(L.LightningModule):
         # slows from 10 it/s to 0.5 it/s by epoch 50. No effect on GPUs (which flush in their own kernels).
         torch.set_flush_denormal(True)
         strategy = self.trainer.strategy if self._trainer is not None else None
-        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+        if isinstance(strategy, DDPStrategy) and stage == "fit":
             # Each backward reaches only the network being stepped: DDP must not wait for the other one.
-            strategy._ddp_kwargs["find_unused_parameters"] = True
-            strategy._ddp_kwargs.pop("static_graph", None)  # static_graph skipped syncs under manual opt (PL #18086)
-            rank_zero_info("lit_gans: DDP set to find_unused_parameters=True (alternating G/D backward passes)")
+            # Read through the strategy's public constructor arguments as Lightning stores them; there is no public
+            # getter, and we only read it (never edit it): the fix is the public name below.
+            kwargs = getattr(strategy, "_ddp_kwargs", {})
+            if not kwargs.get("find_unused_parameters"):
+                raise ConfigError(
+                    "DDP must run with find_unused_parameters=True for alternating G/D updates (each backward "
+                    "reaches one network): use --trainer.strategy=ddp_find_unused_parameters_true (lit-gans maps "
+                    "'ddp' to it), or DDPStrategy(find_unused_parameters=True) in Python"
+                )
+            if kwargs.get("static_graph"):
+                raise ConfigError("DDP static_graph=True skipped gradient syncs under manual optimisation "
+                                  "(Lightning #18086): leave it off")
 
     def configure_optimizers(self):  # noqa: ANN201
         make_g = self.optimizer_g or self.paper_optimizer_g()
         make_d = self.optimizer_d or self.paper_optimizer_d()
-        opt_g = make_g(list(self.generator_parameters()))
-        opt_d = make_d(list(self.discriminator_parameters()))
+        opts = []
+        for which, make, params in (("g", make_g, self.generator_parameters()), ("d", make_d, self.discriminator_parameters())):
+            try:
+                opts.append(make(list(params)))
+            except ValueError as err:  # torch's "Invalid learning rate: -0.1" and friends
+                raise ConfigError(
+                    f"--model.init_args.optimizer_{which}: {err} (e.g. --model.init_args.optimizer_{which}.init_args.lr=0.0002)"
+                ) from None
+        opt_g, opt_d = opts
         scheds = [s(o) for s, o in ((self.scheduler_g, opt_g), (self.scheduler_d, opt_d)) if s is not None]
         return [opt_g, opt_d], scheds
 
@@ -235,54 +294,139 @@ class GANModule(L.LightningModule):
             return self.critic_warmup_steps
         return self.n_critic
 
-    def _optimize(self, opt, loss_fn, batch, out, clip: Optional[float]) -> StepLogs:  # noqa: ANN001
+    def _optimize(self, opt, loss_fn, batch, out, clip: Optional[float]) -> Optional[StepLogs]:  # noqa: ANN001
+        """One update of one network. Returns its logs, or None when ``on_nonfinite="skip"`` skipped it."""
         self.toggle_optimizer(opt)
         try:
             loss, logs = loss_fn(batch, out)
+            if self.on_nonfinite == "skip" and not self._loss_ok(loss):  # host sync: the documented cost of "skip"
+                self._skipped_in_row += 1
+                if self._skipped_in_row > self.max_skipped:
+                    self._raise_diverged({"loss": loss.detach()})
+                rank_zero_info(f"lit_gans: skipped an update at g_iter {self.g_iter}: non-finite loss")
+                return None
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             if clip:
                 self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
             opt.step()
+            self._skipped_in_row = 0
         finally:
             self.untoggle_optimizer(opt)
         return logs
 
+    def _loss_ok(self, loss: Tensor) -> bool:
+        value = float(loss.detach())
+        return math.isfinite(value) and (self.divergence_threshold is None or abs(value) <= self.divergence_threshold)
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         do_g = self._d_since_g + 1 >= self.critic_steps(self.g_iter)
+        if do_g and self.scheduler_interval == "step" and self.g_iter > 0:
+            # Before this iteration's updates (BasicSR order): D and G of one iteration share a learning rate.
+            self._step_schedulers()
         with torch.set_grad_enabled(do_g):
             out = self.generate(batch)
         logs: StepLogs = {}
         for which in self.step_order:
             if which == "d":
-                logs.update(self._optimize(opt_d, self.discriminator_loss, batch, out, self.grad_clip_d))
-                self.after_discriminator_step()
+                step_logs = self._optimize(opt_d, self.discriminator_loss, batch, out, self.grad_clip_d)
+                if step_logs is not None:
+                    self.after_discriminator_step()
+                    logs.update(step_logs)
                 self.d_iter += 1
                 self._d_since_g += 1
             elif do_g:
-                logs.update(self._optimize(opt_g, self.generator_loss, batch, out, self.grad_clip_g))
+                step_logs = self._optimize(opt_g, self.generator_loss, batch, out, self.grad_clip_g)
+                if step_logs is not None:
+                    logs.update(step_logs)
                 self.g_iter += 1
                 self._d_since_g = 0
                 self._update_ema()
-                if self.scheduler_interval == "step":
-                    self._step_schedulers()
-        logs = {k: v.detach() for k, v in logs.items()}
-        # Step values are this rank's (no per-step all-reduce); epoch means are synced across ranks once per epoch.
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False)
-        self.log_dict({f"train_epoch/{k}": v for k, v in logs.items()}, on_step=False, on_epoch=True, sync_dist=True, batch_size=1)
-        self.log_dict({"train/g_iter": float(self.g_iter), "train/d_iter": float(self.d_iter)}, on_step=True, on_epoch=False)
+        self._record(logs)
+
+    # ------------------------------------------------------------------ logging and divergence
+    def _record(self, logs: StepLogs) -> None:
+        """Accumulate epoch sums and the non-finite flags on the device; hand values to Lightning on logging steps."""
+        logs = {k: v.detach().float() for k, v in logs.items()}
+        for k, v in logs.items():
+            bad = ~torch.isfinite(v)
+            if self.divergence_threshold is not None:
+                bad = bad | (v.abs() > self.divergence_threshold)
+            first = self._first_bad.get(k)
+            if first is None:
+                first = self._first_bad[k] = torch.full((), -1, dtype=torch.long, device=v.device)
+            first.copy_(torch.where(bad & (first < 0), torch.full_like(first, self.g_iter), first))
+            if k in self._epoch_sums:
+                self._epoch_sums[k].add_(v)
+            else:
+                self._epoch_sums[k] = v.clone()
+        self._epoch_count += 1
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None) if trainer is not None else None
+        if connector is not None and not getattr(connector, "should_update_logs", True):
+            return  # Lightning writes step values only every log_every_n_steps: skip the bookkeeping otherwise
+        self.check_finite()
+        values = {f"train/{k}": v for k, v in logs.items()}
+        values["g_iter"] = float(self.g_iter)
+        values["train/d_iter"] = float(self.d_iter)
+        self.log_dict(values, on_step=True, on_epoch=False, batch_size=1)
+        shown = {k: logs[k] for k in self.progress_bar_keys if k in logs}
+        if shown:
+            self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=1)
+
+    def check_finite(self) -> None:
+        """Raise ``TrainingDiverged`` when a loss term went non-finite since the last check (one host sync)."""
+        if not self._first_bad or self.on_nonfinite == "skip":
+            return
+        keys = list(self._first_bad)
+        firsts = torch.stack([self._first_bad[k] for k in keys]).tolist()
+        bad = [(g, k) for k, g in zip(keys, firsts) if g >= 0]
+        if bad:
+            g, k = min(bad)
+            self._raise_diverged({k: None}, at=g)
+
+    def _raise_diverged(self, terms: dict[str, Any], at: Optional[int] = None) -> None:
+        ckpt = getattr(self._trainer, "checkpoint_callback", None) if self._trainer is not None else None
+        last = getattr(ckpt, "last_model_path", "") or "none written yet"
+        term = next(iter(terms))
+        limit = f" or |value| > {self.divergence_threshold:g}" if self.divergence_threshold is not None else ""
+        raise TrainingDiverged(
+            f"training diverged: loss term '{term}' became non-finite{limit} at generator iteration "
+            f"{self.g_iter if at is None else at} (epoch {self.current_epoch}). Nothing broken was saved; the last good "
+            f"checkpoint is {last}. Lower the learning rate (--model.init_args.optimizer_g/optimizer_d), or pass "
+            "--model.init_args.on_nonfinite=skip to skip such batches"
+        )
+
+    def on_train_epoch_end(self) -> None:
+        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        if hasattr(loader, "mark_epoch_end"):  # a checkpoint taken now resumes at the next epoch's first batch
+            loader.mark_epoch_end()
+        if self._epoch_count:
+            self.check_finite()
+            means = {f"train_epoch/{k}": v / self._epoch_count for k, v in self._epoch_sums.items()}
+            self.log_dict(means, on_step=False, on_epoch=True, sync_dist=True, batch_size=1)
+        self._epoch_sums, self._epoch_count = {}, 0
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
+
+    def on_validation_start(self) -> None:
+        if self.training or (self._trainer is not None and self.trainer.state.fn == "fit"):
+            self.check_finite()  # never evaluate (FID's matrix square root, ...) a model that already diverged
+
+    def on_validation_epoch_end(self) -> None:
+        if self._trainer is not None and not self.trainer.sanity_checking:
+            self.log("g_iter", float(self.g_iter), batch_size=1)  # x-axis of the validation curves in W&B
 
     def _step_schedulers(self) -> None:
         scheds = self.lr_schedulers()
         for s in scheds if isinstance(scheds, list) else ([scheds] if scheds is not None else []):
             s.step()
 
-    def on_train_epoch_end(self) -> None:
-        if self.scheduler_interval == "epoch":
-            self._step_schedulers()
-
-    def on_fit_start(self) -> None:
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:  # exact resume: continue the saved random streams from here
+            _set_rng_state(self._pending_rng)
+            self._pending_rng = None
         if self.trainer.world_size > 1:
             # Distinct, reproducible noise per rank (seed_everything gives all ranks one stream).
             base = int(torch.randint(0, 2**31 - 1, (1,)).item())
@@ -301,7 +445,11 @@ class GANModule(L.LightningModule):
         }
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["lit_gans"] = {"g_iter": self.g_iter, "d_iter": self.d_iter, "d_since_g": self._d_since_g, "rng": rng}
+        checkpoint["lit_gans"] = {
+            "g_iter": self.g_iter, "d_iter": self.d_iter, "d_since_g": self._d_since_g, "rng": rng,
+            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "wandb_run_id": _wandb_run_id(self._trainer),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if any(k.startswith(f"{self.ema_target}_ema.") for k in checkpoint.get("state_dict", {})):
@@ -311,11 +459,26 @@ class GANModule(L.LightningModule):
         if not state:
             return
         self.g_iter, self.d_iter, self._d_since_g = state["g_iter"], state["d_iter"], state["d_since_g"]
-        rng = state.get("rng")
-        if rng:  # an exact resume also continues the noise stream (restored rank 0 state; re-split in on_fit_start)
-            torch.set_rng_state(rng["torch"])
-            random.setstate(rng["python"])
-            kind, keys, pos, has_gauss, cached = rng["numpy"]
-            np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-            if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(rng["cuda"])
+        # An exact resume also continues the noise stream: restored in on_train_start (rank 0's saved state;
+        # re-split per rank there), after the sanity check and data set-up that draw random numbers first.
+        self._pending_rng = state.get("rng")
+
+
+def _set_rng_state(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    random.setstate(rng["python"])
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _wandb_run_id(trainer: Optional[L.Trainer]) -> Optional[str]:
+    """The W&B run id of this fit (kept in the checkpoint so a resumed fit continues the same run)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in getattr(trainer, "loggers", None) or []:
+        if isinstance(logger, WandbLogger):
+            run_id = getattr(logger, "_id", None) or (logger._experiment.id if logger._experiment is not None else None)
+            return str(run_id) if run_id else None
+    return None

@@ -12,6 +12,12 @@ from PIL import Image
 from torch import Tensor
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+#: Mode of the files the project writes (PNG outputs, checkpoints): readable by others, as ``open`` would make them.
+FILE_MODE = 0o666 & ~_UMASK
+
+
 def to_unit_range(x: Tensor) -> Tensor:
     """Map a network image in [-1, 1] to [0, 1] (clamped), in fp32."""
     return ((x.float() + 1.0) * 0.5).clamp_(0.0, 1.0)
@@ -23,7 +29,7 @@ def from_unit_range(x: Tensor) -> Tensor:
 
 
 def check_unit_range(x: Tensor, name: str = "images") -> Tensor:
-    """Raise if ``x`` is not a float tensor in [0, 1] (metrics' input contract, PITFALLS.md 1.10).
+    """Raise if ``x`` is not a float tensor in [0, 1] (the metrics' input contract).
 
     This reads two values back to the host: call it in evaluation code, never in a training step.
     """
@@ -55,6 +61,7 @@ def save_png(image: Tensor, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         tensor_to_pil(image).save(tmp, format="PNG")
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; outputs are meant to be read by others
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
