@@ -54,6 +54,11 @@ _FIND_UNUSED = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spaw
                 "ddp_fork": "ddp_fork_find_unused_parameters_true", "ddp_notebook": "ddp_notebook_find_unused_parameters_true"}
 
 
+#: Trainer options where an int is a number of batches and a float a fraction of them.
+_BATCH_LIMITS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                 "overfit_batches", "val_check_interval")
+
+
 def _wandb_has_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
@@ -229,6 +234,7 @@ class LitGansCLI(LightningCLI):
 
             parser_kwargs = {"epilog": _help_epilog(), "formatter_class": argparse.RawDescriptionHelpFormatter}
         self.run_info: dict[str, Any] = {}
+        self._argv = list(argv)
         super().__init__(
             model_class=L.LightningModule,
             datamodule_class=L.LightningDataModule,
@@ -295,6 +301,7 @@ class LitGansCLI(LightningCLI):
             ckpt_dir = folder / "checkpoints"
         info["ckpt_dir"] = ckpt_dir
 
+        self._restore_batch_limits(config)
         strategy = trainer_cfg.get("strategy")
         if isinstance(strategy, str) and strategy in _FIND_UNUSED:
             trainer_cfg.strategy = _FIND_UNUSED[strategy]
@@ -344,25 +351,59 @@ class LitGansCLI(LightningCLI):
         logger = trainer_cfg.get("logger")
         if stage == "predict" and logger not in (None, False):
             trainer_cfg.logger = False  # predict writes files and logs nothing: no W&B run
-        elif "WandbLogger" in str(_class_name(logger) if not isinstance(logger, (bool, list)) else ""):
-            args = logger.init_args
-            if args.get("save_dir") in (None, ".", ""):
-                args.save_dir = str(folder)
-            if not args.get("name"):
-                args.name = experiment if stage == "fit" else f"{experiment}-{stage}"
-            extra = dict(logger.get("dict_kwargs") or {})
-            extra.setdefault("group", experiment)
-            extra.setdefault("job_type", stage)
-            model_name = (_class_name(config.model) or "").rsplit(".", 1)[-1]
-            extra.setdefault("tags", [t for t in (experiment, model_name) if t])
-            resume_id = (info.get("ckpt") or {}).get("wandb_run_id") if stage == "fit" else None
-            if resume_id and not args.get("id"):
-                args.id = resume_id
-                extra.setdefault("resume", "allow")
-                info["wandb_resumed"] = resume_id
-            logger.dict_kwargs = extra
-            configure_wandb_mode(str(args.save_dir))
+        else:
+            for lg in logger if isinstance(logger, list) else [logger]:
+                if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(_class_name(lg)):
+                    self._configure_wandb(lg, stage, experiment, folder, config, info)
         self.run_info = info
+
+    @staticmethod
+    def _configure_wandb(logger: Any, stage: str, experiment: str, folder: Path, config: Any, info: dict) -> None:
+        """Folder, name, group, job type and tags of the W&B run; a resumed fit continues its run."""
+        args = logger.init_args
+        if args.get("save_dir") in (None, ".", ""):
+            args.save_dir = str(folder)
+        if not args.get("name"):
+            args.name = experiment if stage == "fit" else f"{experiment}-{stage}"
+        extra = dict(logger.get("dict_kwargs") or {})
+        extra.setdefault("group", experiment)
+        extra.setdefault("job_type", stage)
+        model_name = (_class_name(config.model) or "").rsplit(".", 1)[-1]
+        extra.setdefault("tags", [t for t in (experiment, model_name) if t])
+        resume_id = (info.get("ckpt") or {}).get("wandb_run_id") if stage == "fit" else None
+        if resume_id and not args.get("id"):
+            args.id = resume_id
+            extra.setdefault("resume", "allow")
+            info["wandb_resumed"] = resume_id
+        logger.dict_kwargs = extra
+        configure_wandb_mode(str(args.save_dir))
+
+    def _restore_batch_limits(self, config: Any) -> None:
+        """``--trainer.limit_train_batches=1`` means one batch (Lightning: an int is a number of batches, a float
+        a fraction), but the parser turns ``Union[int, float]`` values into floats (1 -> 1.0, all batches). Read
+        the value as written (command line, else the YAML files) and give an integer back its type."""
+        import yaml
+
+        for key in _BATCH_LIMITS:
+            value = config.trainer.get(key)
+            if not isinstance(value, float) or not value.is_integer():
+                continue
+            raw = None
+            for i, arg in enumerate(self._argv):
+                if arg.startswith(f"--trainer.{key}="):
+                    raw = arg.split("=", 1)[1]
+                elif arg == f"--trainer.{key}" and i + 1 < len(self._argv):
+                    raw = self._argv[i + 1]
+            if raw is None:
+                for path in config.get("config") or []:
+                    try:
+                        loaded = yaml.safe_load(Path(str(path)).read_text()) or {}
+                    except OSError:
+                        continue
+                    if key in (loaded.get("trainer") or {}):
+                        raw = loaded["trainer"][key]
+            if isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit()):
+                config.trainer[key] = int(value)
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config

@@ -344,6 +344,9 @@ class GANModule(L.LightningModule):
                 self._d_since_g = 0
                 self._update_ema()
         self._record(logs)
+        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        if hasattr(loader, "batch_done"):  # what a checkpoint taken after this step must skip on resume
+            loader.batch_done(batch_idx + 1)
 
     # ------------------------------------------------------------------ logging and divergence
     def _record(self, logs: StepLogs) -> None:
@@ -423,7 +426,11 @@ class GANModule(L.LightningModule):
         for s in scheds if isinstance(scheds, list) else ([scheds] if scheds is not None else []):
             s.step()
 
-    def on_train_start(self) -> None:
+    def configure_callbacks(self) -> list[L.Callback]:
+        # The start-of-training RNG work runs in a callback: a subclass overriding on_train_start cannot skip it.
+        return [_TrainStart()]
+
+    def _on_train_start(self) -> None:
         if self._pending_rng is not None:  # exact resume: continue the saved random streams from here
             _set_rng_state(self._pending_rng)
             self._pending_rng = None
@@ -462,6 +469,13 @@ class GANModule(L.LightningModule):
         # An exact resume also continues the noise stream: restored in on_train_start (rank 0's saved state;
         # re-split per rank there), after the sanity check and data set-up that draw random numbers first.
         self._pending_rng = state.get("rng")
+
+
+class _TrainStart(L.Callback):
+    """Runs ``GANModule._on_train_start`` (RNG restore and per-rank split) before any module hook."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module._on_train_start()
 
 
 def _set_rng_state(rng: dict[str, Any]) -> None:

@@ -107,8 +107,14 @@ class ResumableLoader(DataLoader):
             for _ in range(skip):  # a wrapped (distributed) sampler: draw the consumed batches
                 next(inner)
         self._consumed = skip
+        self._processed = None
         self._epoch_done = False
         return _Counting(inner, self)
+
+    def batch_done(self, batches: int) -> None:
+        """Called after each training step with the number of batches of this epoch processed so far: the loader's
+        own count runs ahead of training (Lightning fetches the next batch before running the step)."""
+        self._processed = batches
 
     def mark_epoch_end(self) -> None:
         """Called when the training epoch ends (it may end before the loader does: ``limit_train_batches``)."""
@@ -117,7 +123,9 @@ class ResumableLoader(DataLoader):
     def state_dict(self) -> dict[str, Any]:
         sampler = self._epoch_sampler()
         done = getattr(self, "_epoch_done", False)
-        return {"consumed": 0 if done else self._consumed, "epoch": sampler.epoch if sampler is not None else None,
+        consumed = getattr(self, "_processed", None)
+        consumed = self._consumed if consumed is None else consumed
+        return {"consumed": 0 if done else consumed, "epoch": sampler.epoch if sampler is not None else None,
                 "epoch_done": done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
