@@ -536,3 +536,19 @@ def test_fit_from_an_empty_folder(yaml, server, monkeypatch, tmp_path, cli_args)
         if "root" in k:
             assert (tmp_path / v / MARKER).is_file()
     assert {e["path"].lstrip("/") for e in server.log} == set(blobs)
+
+
+@pytest.mark.slow
+def test_cli_subprocess_fit_from_an_empty_folder(server, tmp_path):
+    """The same through the console entry point, in a fresh process: `python -m lit_gans fit ... download=true`."""
+    serve(server, {"facades.tar.gz": pix2pix_archive()})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIT_GANS_DATA_MIRROR": server.url, "WANDB_MODE": "offline"}
+    cmd = [sys.executable, "-m", "lit_gans", "fit", "--config", str(ROOT / "experiments" / "pix2pix_facades.yaml"),
+           f"--data.init_args.root={tmp_path / 'datasets' / 'facades'}", "--data.init_args.download=true", *_P2P,
+           "--trainer.max_steps=2", "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0",
+           "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path}",
+           f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "datasets" / "facades" / MARKER).is_file()
+    assert "downloading facades" in out.stderr and len(server.log) == 1

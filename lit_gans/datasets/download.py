@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -288,7 +289,7 @@ def download(
             except urllib.error.HTTPError as err:
                 errors.append(f"{url}: {_reason(err)}")
                 break
-            except (urllib.error.URLError, OSError, EOFError, ValueError) as err:
+            except (urllib.error.URLError, OSError, EOFError, ValueError, http.client.HTTPException) as err:
                 if isinstance(err, DownloadError):
                     raise
                 got = (part.stat().st_size if part.exists() else 0) - before
