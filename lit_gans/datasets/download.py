@@ -454,7 +454,10 @@ def fetch(
             except DownloadError as err:
                 raise DownloadError(f"could not download {where}: {err} {manual_hint(spec, target)}") from None
             except DataError as err:
-                raise DataError(f"{err}. Nothing was written to {target}. {manual_hint(spec, target)}") from None
+                raise DataError(
+                    f"{err}. Nothing was written to {target}. If you trust this file anyway (e.g. a mirror that serves "
+                    f"other bytes): lit-gans data download {spec.name} --folder {target} --no-check. {manual_hint(spec, target)}"
+                ) from None
             got.append((archive, path))
             files.append({"file": archive.filename, "url": url, "official_url": archive.urls[0], "size": path.stat().st_size,
                           "sha256": hashes["sha256"], "published": archive.source if archive.published else None})

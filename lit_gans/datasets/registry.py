@@ -138,7 +138,7 @@ PIX2PIX = {
 for _name, (_splits, _what) in PIX2PIX.items():
     _add(DatasetSpec(
         name=_name, family="pix2pix", folder=_name,
-        layout=f"{_name}/" + "{" + ",".join(_splits) + "}/*.jpg, each image A | B side by side",
+        layout="{" + ",".join(_splits) + "}/*.jpg, each image A | B side by side",
         required=("train", "val"),
         page="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/docs/datasets.md",
         archives=(Archive(urls=(f"{PIX2PIX_BASE}{_name}.tar.gz",), kind="tar", member=_name),),
@@ -147,7 +147,7 @@ for _name, (_splits, _what) in PIX2PIX.items():
     ))
 _add(DatasetSpec(
     name="cityscapes", family="pix2pix", folder="cityscapes",
-    layout="cityscapes/{train,val}/*.jpg, each image photo | label map side by side (made by "
+    layout="{train,val}/*.jpg, each image photo | label map side by side (made by "
            "datasets/prepare_cityscapes_dataset.py of junyanz/pytorch-CycleGAN-and-pix2pix)",
     required=("train", "val"),
     page="https://www.cityscapes-dataset.com (register; download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip, "
@@ -176,7 +176,7 @@ for _file, (_size, _sha) in CYCLEGAN.items():
     _name = f"cyclegan_{_file}" if _file in PIX2PIX else _file
     _add(DatasetSpec(
         name=_name, family="cyclegan", folder=_name,
-        layout=f"{_name}/trainA/, trainB/, testA/, testB/ (images of the two domains)",
+        layout="trainA/, trainB/, testA/, testB/ (images of the two domains)",
         required=("trainA", "trainB", "testA", "testB"),
         page="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/docs/datasets.md",
         archives=(Archive(
@@ -202,12 +202,12 @@ DIV2K = {
 }
 for _zip, (_size, _sha) in DIV2K.items():
     if _zip.endswith("_HR"):
-        _member, _layout, _n = _zip, f"DIV2K/{_zip}/0001.png ...", "800" if "train" in _zip else "100"
+        _member, _layout, _n = _zip, "0001.png ...", "800" if "train" in _zip else "100"
         _required: tuple[str, ...] = ()
     else:  # DIV2K_train_LR_bicubic_X4.zip holds DIV2K_train_LR_bicubic/X4/0001x4.png
         _split, _scale = _zip.split("_")[1], _zip[-1]
         _member = f"DIV2K_{_split}_LR_bicubic/X{_scale}"
-        _layout, _n = f"DIV2K/{_member}/0001x{_scale}.png ...", "800" if _split == "train" else "100"
+        _layout, _n = f"0001x{_scale}.png ...", "800" if _split == "train" else "100"
     _add(DatasetSpec(
         name=_zip.lower(), family="div2k", folder=f"DIV2K/{_member}",
         layout=f"{_layout} ({_n} PNG images)", required=(),
@@ -231,7 +231,7 @@ for _name, _folder, _inner, _n, _exp in (
 ):
     _add(DatasetSpec(
         name=_name, family="sr_benchmark", folder=_folder,
-        layout=f"{_folder}/HR/*.png ({_n} images) and {_folder}/LR_bicubic/X2, X3, X4/*x<s>.png (EDSR benchmark layout)",
+        layout=f"HR/*.png ({_n} images) and LR_bicubic/X2, X3, X4/*x<s>.png (EDSR benchmark layout)",
         required=("HR", "LR_bicubic/X4"),
         page="https://github.com/sanghyun-son/EDSR-PyTorch (README: benchmark datasets); also the Google Drive of "
              "XPixelGroup/BasicSR docs/DatasetPreparation.md (Set5/GTmod12 + Set5/LRbicx4 layout, read as well)",
@@ -244,7 +244,7 @@ for _name, _folder, _inner, _n, _exp in (
 # ------------------------------------------------------------------------------------------------ COCO
 _add(DatasetSpec(
     name="coco_sample", family="coco", folder="coco_sample",
-    layout="coco_sample/train_sample/*.jpg (10,000 COCO images) and coco_sample/annotations/train_sample.json",
+    layout="train_sample/*.jpg (10,000 COCO images) and annotations/train_sample.json",
     required=("train_sample",),
     page="https://course.fast.ai/datasets (COCO sample)",
     archives=(Archive(urls=("https://s3.amazonaws.com/fast-ai-coco/coco_sample.tgz",), kind="tar", member="coco_sample",
@@ -255,7 +255,7 @@ _add(DatasetSpec(
 ))
 _add(DatasetSpec(
     name="coco_train2017", family="coco", folder="coco/train2017",
-    layout="coco/train2017/*.jpg (118,287 images)", required=(),
+    layout="*.jpg (118,287 images: the train2017/ folder of train2017.zip)", required=(),
     page="https://cocodataset.org/#download",
     archives=(Archive(urls=("http://images.cocodataset.org/zips/train2017.zip",), kind="zip", member="train2017",
                       size=19336861798, sha256="69a8bb58ea5f8f99d24875f21416de2e9ded3178e903f1f7603e283b9e06d929",
@@ -274,8 +274,8 @@ MNIST_FILES = {  # torchvision datasets/mnist.py MNIST.resources
 }
 _add(DatasetSpec(
     name="mnist", family="mnist", folder="MNIST/raw",
-    layout="MNIST/raw/train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-           "(torchvision's layout; --data.init_args.root is the folder above MNIST/)",
+    layout="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+           "(torchvision's <root>/MNIST/raw; --data.init_args.root is the folder above MNIST/)",
     required=tuple(f[:-3] for f in MNIST_FILES),
     page="http://yann.lecun.com/exdb/mnist/",
     archives=tuple(Archive(urls=tuple(m + f for m in MNIST_MIRRORS), kind="gz", md5=md5,
@@ -287,7 +287,7 @@ _add(DatasetSpec(
 # ------------------------------------------------------------------------------------------------ behind forms / drives
 _add(DatasetSpec(
     name="celeba", family="manual", folder="celeba/img_align_celeba",
-    layout="celeba/img_align_celeba/000001.jpg ... 202599.jpg (unzip img_align_celeba.zip from the Img/ folder)",
+    layout="000001.jpg ... 202599.jpg (the img_align_celeba/ folder of img_align_celeba.zip, in the Img/ folder)",
     required=(),
     page="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive / Baidu links; agree to the terms)",
     cite="Liu et al. 2015; tkarras/progressive_growing_of_gans dataset_tool.py create_celeba reads img_align_celeba",
@@ -295,8 +295,8 @@ _add(DatasetSpec(
 ))
 _add(DatasetSpec(
     name="enlightengan", family="manual", folder="enlightengan",
-    layout="enlightengan/trainA/ (low-light images), trainB/ (normal-light images), optional testA/ "
-           "(unzip the training data of the EnlightenGAN README and keep its trainA/ and trainB/)",
+    layout="trainA/ (low-light images), trainB/ (normal-light images), optional testA/ "
+           "(the trainA/ and trainB/ of the EnlightenGAN README's training data)",
     required=("trainA", "trainB"),
     page="https://github.com/VITA-Group/EnlightenGAN (README, Dataset preparing: Training data [Google Drive])",
     cite="VITA-Group/EnlightenGAN README",
@@ -304,7 +304,7 @@ _add(DatasetSpec(
 ))
 _add(DatasetSpec(
     name="lol", family="manual", folder="LOL/eval15",
-    layout="LOL/eval15/low/*.png and LOL/eval15/high/*.png, the same 15 file names (LOLdataset/eval15 of the archive)",
+    layout="low/*.png and high/*.png, the same 15 file names (LOLdataset/eval15 of the archive)",
     required=("low", "high"),
     page="https://daooshee.github.io/BMVC2018website/ (LOL dataset: Google Drive / Baidu links)",
     cite="Wei et al. 2018 (RetinexNet), BMVC 2018 project page",
@@ -313,8 +313,7 @@ _add(DatasetSpec(
 ))
 _add(DatasetSpec(
     name="paris_streetview", family="manual", folder="paris_streetview/paris_train",
-    layout="paris_streetview/paris_train/*.JPG (14,900 training images) and paris_streetview/paris_eval_gt/*.png "
-           "(100 evaluation images)",
+    layout="*.JPG (paris_train/: 14,900 training images; its sibling paris_eval_gt/ holds the 100 evaluation images)",
     required=(),
     page="https://github.com/pathak22/context-encoder (README and its issue #24: the authors share the data set on "
          "request; it is not downloadable)",
