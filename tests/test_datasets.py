@@ -327,6 +327,11 @@ def test_incomplete_existing_folder_is_refused_and_kept(server, tmp_path):
         fetch("horse2zebra", folder=target, quiet=True)
     assert str(target) in str(err.value) and server.log == []
     assert (target / "trainA" / "a.jpg").exists()
+    # a datamodule with download=true leaves the user's own files to its setup (e.g. pix2pix's A/ + B/ layout)
+    own = tmp_path / "facades"
+    (own / "A").mkdir(parents=True)
+    (own / "A" / "a.jpg").write_bytes(b"x")
+    assert prepare(own, "facades", download=True) == own and server.log == []
 
 
 def test_file_mirror(monkeypatch, tmp_path):

@@ -504,8 +504,8 @@ def prepare(
 
     ``dataset``: the registry name (None: inferred from the folder's name, e.g. ``datasets/facades`` ->
     ``facades``). With ``download`` false nothing is fetched (a missing folder then gets a one-line hint, and
-    ``setup`` reports it as before). With ``download`` true the folder is fetched unless it is complete; a folder
-    that exists and cannot be matched to a dataset is used as it is."""
+    ``setup`` reports it as before). With ``download`` true a missing or empty folder is fetched; a folder that
+    already holds files (the user's own, in whatever layout the datamodule accepts) is used as it is."""
     if folder is None:
         return None
     from lit_gans.datasets.registry import infer
@@ -521,8 +521,8 @@ def prepare(
                 f"{download_option}=true: which dataset is {path} ({option})? {hint}; set "
                 f"{dataset_option} to one of the names of `python -m lit_gans.datasets list`"
             )
-    if dataset is None:
-        return path
+    if dataset is None or (download and _nonempty(path) and read_marker(path) is None):
+        return path  # nothing to name, or the user's own files: used as they are (setup checks them)
     if not download:
         if not path.exists():
             spec = get(dataset)
