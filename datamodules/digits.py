@@ -144,7 +144,7 @@ class MNISTDataModule(DigitImagesDataModule):
 
     Args:
         root: folder holding ``MNIST/raw/*-ubyte`` (torchvision layout).
-        download: try to download when missing.
+        download: download when missing (default on, as before: ``lit_gans.datasets`` fetches torchvision's files).
         val_size: use only the first ``val_size`` test images for validation (None: all 10k).
     """
 
@@ -167,8 +167,15 @@ class MNISTDataModule(DigitImagesDataModule):
             ) from err
 
     def prepare_data(self) -> None:
+        """With ``download``: fetch the four files into ``<root>/MNIST/raw`` (``lit_gans.datasets``: torchvision's
+        mirrors and md5s, resumable, ``LIT_GANS_DATA_MIRROR``; nothing is fetched when they are there). Then
+        check that torchvision can read them."""
+        if self.download:
+            from lit_gans.datasets import fetch
+
+            fetch("mnist", folder=Path(self.root).expanduser() / "MNIST" / "raw")
         for train in (True, False):
-            self._dataset(train, self.download)
+            self._dataset(train, False)
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         tr, te = self._dataset(True, False), self._dataset(False, False)

@@ -209,6 +209,9 @@ class InpaintingDataModule(L.LightningDataModule):
         val_crops: fixed crops per held-out image.
         cache_images: keep the resized images in memory in each worker (small datasets only).
         seed: seed of the validation crops and masks.
+        dataset: the registry name of ``root``'s data set (None: inferred from the folder name).
+        download: fetch missing data sets in ``prepare_data`` (``lit_gans.datasets``; Paris StreetView cannot be
+            downloaded: the error names the page and the layout).
     """
 
     def __init__(
@@ -233,6 +236,8 @@ class InpaintingDataModule(L.LightningDataModule):
         val_crops: int = 4,
         cache_images: bool = False,
         seed: int = 0,
+        dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         if mask not in ("center", "random_block", "random_region", "files"):
@@ -250,6 +255,7 @@ class InpaintingDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.samples_per_epoch, self.val_crops, self.cache_images, self.seed = samples_per_epoch, val_crops, cache_images, seed
         self.channels = 3
+        self.dataset, self.download = dataset, download
         self.train_set = self.val_set = self.predict_set = None
         if mask == "center":
             self._check_center()
@@ -275,6 +281,14 @@ class InpaintingDataModule(L.LightningDataModule):
         for m in masks:
             check_mask_file(m)
         return masks
+
+    def prepare_data(self) -> None:
+        """With ``download``: fetch ``root``/``val_root`` when missing (Paris StreetView is shared by its authors on
+        request: a missing one is an error naming the page and the layout)."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+        prepare(self.val_root, None, self.download, option="--data.init_args.val_root")
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.train_set is None:

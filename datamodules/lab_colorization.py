@@ -138,6 +138,10 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
             the validation files.
         num_sample_images: fixed validation images of the sample grid.
         embedded_short_side: short side of the embedded photos (``root`` None).
+        dataset: the registry name of ``root``'s data set (``python -m lit_gans.datasets list``); None: inferred
+            from the folder name (``datasets/facades`` -> ``facades``).
+        download: fetch the data set into ``root`` in ``prepare_data`` (once per node) when it is not there
+            (``lit_gans.datasets``; offline: an error naming the URL, the folder and the layout).
     """
 
     #: What the model's ``color_space`` must be for these batches.
@@ -166,6 +170,8 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         predict_root: Optional[str] = None,
         num_sample_images: int = 4,
         embedded_short_side: int = EMBEDDED_SHORT_SIDE,
+        dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         if preprocess not in ("resize", "crop"):
@@ -179,6 +185,7 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         self.batch_size, self.num_workers, self.epoch_repeats = batch_size, num_workers, epoch_repeats
         self.predict_root, self.num_sample_images = predict_root, num_sample_images
         self.embedded_short_side = embedded_short_side
+        self.dataset, self.download = dataset, download
         self.counts: dict[str, int] = {}
         self._files: Optional[tuple[list[Path], list[Path]]] = None
         self.train_set: Optional[Dataset] = None
@@ -186,6 +193,13 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         self.predict_set: Optional[Dataset] = None
 
     # ------------------------------------------------------------------ files
+    def prepare_data(self) -> None:
+        """Download ``root``'s data set when ``download`` is set and it is missing (Lightning: once per node)."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+        prepare(self.val_root, None, self.download, option="--data.init_args.val_root")
+
     def _filter(self, files: list[Path], what: str) -> list[Path]:
         """Drop (or keep) grayscale files, count conversions; the counts land in ``self.counts``."""
         modes_of = {}

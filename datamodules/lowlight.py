@@ -119,6 +119,8 @@ class LowLightDataModule(UnpairedDataModule):
         paired_root: folder with ``low/`` and ``high/`` images matched by name (LOL layout); when given it
             is the validation set (PSNR/SSIM/NIQE), else ``testA/`` (NIQE only).
         val_size: None (default): validation images keep their own size (batch 1); an int resizes them.
+        dataset, download: as :class:`~datamodules.unpaired.UnpairedDataModule` (the EnlightenGAN and LOL data
+            are behind drives: ``download`` names the page and the layout).
     """
 
     test_dirs = ("testA", "testB")
@@ -144,17 +146,28 @@ class LowLightDataModule(UnpairedDataModule):
         val_max_images: Optional[int] = 50,
         predict_root: Optional[str] = None,
         num_sample_images: int = 4,
+        dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__(
             root=root, preprocess=preprocess, load_size=load_size, crop_size=crop_size, hflip=hflip, vflip=vflip,
             pairing=pairing, batch_size=batch_size, num_workers=num_workers, epoch_repeats=epoch_repeats,
             upscale_small=upscale_small, channels=channels, val_size=val_size, val_max_images=val_max_images,
             predict_root=predict_root, predict_direction="AtoB", num_sample_images=num_sample_images,
+            dataset=dataset, download=download,
         )
         if not 1.0 <= darken_range[0] <= darken_range[1]:
             raise ValueError(f"darken_range must satisfy 1 <= low <= high, got {darken_range}")
         self.random_darken, self.darken_range = random_darken, darken_range
         self.paired_root = paired_root
+
+    def prepare_data(self) -> None:
+        """``root`` (EnlightenGAN's unpaired set) and ``paired_root`` (LOL) are behind drives: with ``download``
+        a missing one is an error naming the page and the layout."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+        prepare(self.paired_root, None, self.download, option="--data.init_args.paired_root")
 
     @property
     def paired(self) -> bool:

@@ -321,6 +321,10 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
             halves of the validation split.
         num_sample_images: fixed validation pairs of the sample grid.
         embedded_short_side: short side of the embedded photos (256; used when ``root`` is None).
+        dataset: the registry name of ``root``'s data set (``python -m lit_gans.datasets list``); None: inferred
+            from the folder name (``datasets/facades`` -> ``facades``).
+        download: fetch the data set into ``root`` in ``prepare_data`` (once per node) when it is not there
+            (``lit_gans.datasets``; offline: an error naming the URL, the folder and the layout).
     """
 
     #: What the model's ``color_space`` must be for these batches.
@@ -345,6 +349,8 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
         predict_root: Optional[str] = None,
         num_sample_images: int = 4,
         embedded_short_side: int = EMBEDDED_SHORT_SIDE,
+        dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         if preprocess == "resize_and_crop" and load_size < crop_size:
@@ -359,11 +365,18 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
         self.val_max_images, self.val_crops = val_max_images, val_crops
         self.predict_root, self.num_sample_images = predict_root, num_sample_images
         self.embedded_short_side = embedded_short_side
+        self.dataset, self.download = dataset, download
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
 
     # ------------------------------------------------------------------ folders
+    def prepare_data(self) -> None:
+        """Download ``root``'s data set when ``download`` is set and it is missing (Lightning: once per node)."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+
     def resolved_root(self) -> Path:
         if self.root is None:
             return embedded_paired_root(short_side=self.embedded_short_side)

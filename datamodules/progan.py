@@ -195,7 +195,10 @@ class ProGANDataModule(L.LightningDataModule):
         predict_interpolation: ``[rows, steps]`` of the latent interpolation grid that ``predict`` also writes
             (``interpolation.png``; ``None``: none).
         seed: seed of the data stream and of the validation subset.
-        download: MNIST only: download into ``root`` when missing (needs network).
+        download: download a missing data set in ``prepare_data`` (``lit_gans.datasets``): MNIST into ``root``; for
+            ``source='folder'`` the data set ``dataset`` names (CelebA is behind a drive: the error names the page).
+        dataset: registry name of ``root``'s data set for ``source='folder'`` (None: inferred from the folder name,
+            ``celeba/img_align_celeba`` -> ``celeba``).
     """
 
     #: read by ProGAN.setup: batches follow the model's schedule (ProgressiveBatchSampler, fade on the device)
@@ -219,6 +222,7 @@ class ProGANDataModule(L.LightningDataModule):
         predict_interpolation: Optional[list[int]] = None,
         seed: int = 0,
         download: bool = False,
+        dataset: Optional[str] = None,
     ) -> None:
         super().__init__()
         if resolution < 4 or resolution & (resolution - 1):
@@ -236,7 +240,7 @@ class ProGANDataModule(L.LightningDataModule):
         self.crop = tuple(int(c) for c in crop) if crop is not None else None
         self.mirror_augment, self.cache_dir = mirror_augment, cache_dir
         self.val_images, self.val_batch_size, self.epoch_images = val_images, val_batch_size, epoch_images
-        self.num_workers, self.seed, self.download = num_workers, seed, download
+        self.num_workers, self.seed, self.download, self.dataset = num_workers, seed, download, dataset
         self.predict_samples, self.predict_batch_size = predict_samples, predict_batch_size
         if predict_interpolation is not None and (len(predict_interpolation) != 2 or min(predict_interpolation) < 1):
             raise ValueError(f"--data.init_args.predict_interpolation must be [rows, steps], got {predict_interpolation}")
@@ -284,6 +288,9 @@ class ProGANDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.source == "folder":
+            from lit_gans.datasets import prepare
+
+            prepare(self.root, self.dataset, self.download)
             files = self._files()
             path = self.cache_path(files)
             if not path.exists():

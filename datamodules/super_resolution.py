@@ -285,6 +285,11 @@ class SuperResolutionDataModule(L.LightningDataModule):
         cache_images: keep decoded training images in each worker's memory (small datasets only).
         val_crop: center-crop validation HR images to this side (None: whole images).
         val_batch_size: validation batch size (1: images keep their own sizes; larger needs ``val_crop``).
+        dataset: registry name of ``root``'s data set (``python -m lit_gans.datasets list``, e.g. ``div2k_train_hr``);
+            None: inferred from the folder name (``data/DIV2K/DIV2K_train_HR``).
+        val_dataset: the same for ``val_root`` (e.g. ``set5``); ``lr_root`` / ``val_lr_root`` are inferred
+            (``DIV2K/DIV2K_train_LR_bicubic/X4`` -> ``div2k_train_lr_bicubic_x4``).
+        download: fetch every missing folder in ``prepare_data`` (once per node; ``lit_gans.datasets``).
     """
 
     def __init__(
@@ -307,6 +312,9 @@ class SuperResolutionDataModule(L.LightningDataModule):
         cache_images: bool = False,
         val_crop: Optional[int] = None,
         val_batch_size: int = 1,
+        dataset: Optional[str] = None,
+        val_dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         if degradation != "bicubic":
@@ -322,6 +330,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.repeat = batch_size, num_workers, repeat
         self.cache_images = cache_images
         self.val_crop, self.val_batch_size = val_crop, val_batch_size
+        self.dataset, self.val_dataset, self.download = dataset, val_dataset, download
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
@@ -395,6 +404,16 @@ class SuperResolutionDataModule(L.LightningDataModule):
         pairs = pair_files(hr, lr, s, f"validation folder {self.val_root}")
         check_pair_sizes(pairs, s)
         return pairs  # type: ignore[return-value]
+
+    def prepare_data(self) -> None:
+        """With ``download``: fetch the training, LR and validation folders that are missing (once per node)."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+        prepare(self.lr_root, None, self.download, option="--data.init_args.lr_root")
+        prepare(self.val_root, self.val_dataset, self.download, option="--data.init_args.val_root",
+                dataset_option="--data.init_args.val_dataset")
+        prepare(self.val_lr_root, None, self.download, option="--data.init_args.val_lr_root")
 
     def setup(self, stage: str) -> None:
         s = self.scale = self._resolve_scale()

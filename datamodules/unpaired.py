@@ -168,6 +168,10 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
             images keep their own size, batch 1, PNG names = file stems.
         predict_direction: 'AtoB' or 'BtoA': which folder ``predict`` reads by default.
         num_sample_images: fixed validation inputs of the W&B/PNG sample grid.
+        dataset: the registry name of ``root``'s data set (``python -m lit_gans.datasets list``); None: inferred
+            from the folder name (``datasets/facades`` -> ``facades``).
+        download: fetch the data set into ``root`` in ``prepare_data`` (once per node) when it is not there
+            (``lit_gans.datasets``; offline: an error naming the URL, the folder and the layout).
     """
 
     train_dirs = ("trainA", "trainB")
@@ -195,6 +199,8 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         predict_root: Optional[str] = None,
         predict_direction: Literal["AtoB", "BtoA"] = "AtoB",
         num_sample_images: int = 4,
+        dataset: Optional[str] = None,
+        download: bool = False,
     ) -> None:
         super().__init__()
         if preprocess == "resize_and_crop" and load_size < crop_size:
@@ -209,11 +215,18 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         self.val_size, self.val_max_images = val_size, val_max_images
         self.predict_root, self.predict_direction = predict_root, predict_direction
         self.num_sample_images = num_sample_images
+        self.dataset, self.download = dataset, download
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
 
     # ------------------------------------------------------------------ folders
+    def prepare_data(self) -> None:
+        """Download ``root``'s data set when ``download`` is set and it is missing (Lightning: once per node)."""
+        from lit_gans.datasets import prepare
+
+        prepare(self.root, self.dataset, self.download)
+
     def resolved_root(self) -> Path:
         if self.root is None:
             from datamodules.lowlight import embedded_lowlight_root
