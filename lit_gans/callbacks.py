@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -86,11 +88,18 @@ class RunCheckpoint(ModelCheckpoint):
     * Writes are atomic and in the checkpoint's own folder (:class:`AtomicCheckpointIO`).
     * A model with non-finite weights is never saved: the previous ``last.ckpt`` stays the last good one.
 
+    * Under SLURM, ``requeue_signal`` (sbatch ``--signal=SIGUSR1@90``) makes the run save ``last.ckpt`` at the
+      end of the current step (all ranks agree on the step), call ``scontrol requeue $SLURM_JOB_ID`` and stop;
+      the requeued job (same command, no ``--ckpt_path``) resumes from it exactly, into the same W&B run.
+      Lightning's own handler (which saves inside the signal handler, possibly in the middle of a G/D step) is
+      switched off by ``lit-gans`` (``SLURMEnvironment(auto_requeue=False)``).
+
     Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``).
 
     Args:
         every_n_minutes: also save ``last.ckpt`` when this many minutes of training passed since the last save.
         every_n_g_iters: also save ``last.ckpt`` every this many generator iterations (the model's ``g_iter``).
+        requeue_signal: the signal SLURM sends before the time limit or a preemption (None: no handler).
     """
 
     def __init__(
@@ -100,6 +109,7 @@ class RunCheckpoint(ModelCheckpoint):
         every_n_g_iters: Optional[int] = None,
         save_last: bool = True,
         save_on_train_epoch_end: bool = True,
+        requeue_signal: Optional[str] = "SIGUSR1",
         **kwargs: Any,
     ) -> None:
         super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end, **kwargs)
@@ -108,8 +118,13 @@ class RunCheckpoint(ModelCheckpoint):
         if every_n_g_iters is not None and every_n_g_iters < 1:
             raise ConfigError(f"RunCheckpoint every_n_g_iters must be >= 1, got {every_n_g_iters}")
         self.every_n_minutes, self.every_n_g_iters = every_n_minutes, every_n_g_iters
+        self.requeue_signal = requeue_signal
         self._timer_start = time.monotonic()
         self._last_g_iter_saved = -1
+        self._slurm = False
+        self._signalled = False
+        self._frozen = False
+        self._previous_handler: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.dirpath is None:
@@ -118,6 +133,30 @@ class RunCheckpoint(ModelCheckpoint):
         strategy = trainer.strategy
         if type(strategy.checkpoint_io) is TorchCheckpointIO:  # the default writer: make it atomic
             strategy.checkpoint_io = AtomicCheckpointIO()
+        from lightning.fabric.plugins.environments import SLURMEnvironment
+
+        if stage == "fit" and self.requeue_signal and SLURMEnvironment.detect():
+            self._slurm = True
+            self._previous_handler = signal.signal(getattr(signal, self.requeue_signal), self._on_requeue_signal)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._slurm and self._previous_handler is not None:
+            signal.signal(getattr(signal, self.requeue_signal), self._previous_handler)
+            self._previous_handler = None
+
+    def _on_requeue_signal(self, signum: int, frame: Any) -> None:
+        self._signalled = True  # acted on at the end of the current step, not inside it
+
+    def _requeue(self, trainer: L.Trainer) -> None:
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._frozen = True  # nothing after this point (the cut-short epoch's end) may replace that checkpoint
+        if trainer.is_global_zero:
+            array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
+            job = f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array_job else os.environ.get("SLURM_JOB_ID", "")
+            status = subprocess.call(["scontrol", "requeue", job]) if job else -1
+            rank_zero_info(f"lit_gans: {self.requeue_signal}: saved {self.last_model_path}; "
+                           + (f"requeued SLURM job {job}" if status == 0 else f"scontrol requeue {job} failed ({status})"))
+        trainer.should_stop = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -135,6 +174,11 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
         super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        if self._slurm and not self._frozen:
+            # every rank must stop at the same step: one tiny all-reduce per step, only in SLURM jobs
+            if trainer.strategy.reduce_boolean_decision(self._signalled, all=False):
+                self._requeue(trainer)
+                return
         if self._should_skip_saving_checkpoint(trainer) or not (self.every_n_minutes or self.every_n_g_iters):
             return
         if self._due(trainer, pl_module):
@@ -146,6 +190,8 @@ class RunCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        if self._frozen:
+            return
         if not _finite_model(trainer.lightning_module):
             rank_zero_warn(
                 f"lit_gans: not writing {filepath}: the model has non-finite weights (NaN/inf); "

@@ -420,6 +420,13 @@ class LitGansCLI(LightningCLI):
             trainer_cfg.callbacks = callbacks
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+        from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
+
+        plugins = config.get("plugins")
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else ([plugins] if plugins is not None else [])
+        if SLURMEnvironment.detect() and not any(isinstance(p, ClusterEnvironment) for p in plugins):
+            # RunCheckpoint handles the requeue signal at a step boundary; Lightning's handler would save mid-step
+            config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
         extra = [RunTracker()]
         if self.subcommand == "test":
             try:
@@ -488,7 +495,7 @@ def cli_main(args: Optional[list[str]] = None) -> None:
     if argv and argv[0] == "data":
         from lit_gans.datasets import main as data_main
 
-        sys.exit(data_main(argv[1:]))
+        sys.exit(data_main(argv[1:], prog="lit-gans data"))
     try:
         LitGansCLI(args=args)
     except Exception as err:  # noqa: BLE001

@@ -108,7 +108,9 @@ def test_ema_update_formula_and_usage(tmp_path):
     assert not opt_params & {id(p) for p in model.generator_ema.parameters()}
 
 
-@pytest.mark.parametrize("interval,steps,expected", [("epoch", 2, 0.25), ("step", 3, 0.125)])
+# "step": stepped before each generator iteration but the first (BasicSR's update_learning_rate skips
+# current_iter 1), so after 3 iterations the scheduler has stepped twice.
+@pytest.mark.parametrize("interval,steps,expected", [("epoch", 2, 0.25), ("step", 3, 0.25)])
 def test_schedulers_stepped_by_hand(tmp_path, interval, steps, expected):
     sched = partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5)
     model = tiny_model("dcgan", scheduler_g=sched, scheduler_d=sched, scheduler_interval=interval)
@@ -116,6 +118,37 @@ def test_schedulers_stepped_by_hand(tmp_path, interval, steps, expected):
     t.fit(model, tiny_data())
     for opt in t.optimizers:
         assert opt.param_groups[0]["lr"] == pytest.approx(2e-4 * expected)
+
+
+@pytest.mark.parametrize("order", [("d", "g"), ("g", "d")])
+def test_d_and_g_of_one_iteration_share_the_learning_rate(tmp_path, order, monkeypatch):
+    """A milestone at iteration 2 halves both rates for iteration 3 (1-indexed) and later, whatever the order."""
+    sched = partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[2], gamma=0.5)
+    model = tiny_model("dcgan", scheduler_g=sched, scheduler_d=sched, scheduler_interval="step")
+    monkeypatch.setattr(type(model), "step_order", order)
+    used: list[tuple[str, int, float]] = []
+    batches = [0]
+    generate = model.generate
+
+    def count(batch):  # noqa: ANN001, ANN202 - once per batch (n_critic = 1: one iteration)
+        batches[0] += 1
+        return generate(batch)
+
+    monkeypatch.setattr(model, "generate", count)
+    for which in ("generator_loss", "discriminator_loss"):
+        original = getattr(model, which)
+
+        def record(batch, out, _fn=original, _which=which):  # noqa: ANN001, ANN202
+            opt = model.optimizers()[0 if _which == "generator_loss" else 1]
+            used.append((_which[0], batches[0] - 1, opt.param_groups[0]["lr"]))
+            return _fn(batch, out)
+
+        monkeypatch.setattr(model, which, record)
+    trainer(tmp_path, max_steps=8).fit(model, tiny_data())
+    by_iter = {}
+    for which, g_iter, lr in used:
+        by_iter.setdefault(g_iter, set()).add(lr)
+    assert [sorted(by_iter[i]) for i in range(4)] == [[2e-4], [2e-4], [1e-4], [1e-4]]
 
 
 def test_paper_default_optimizers():

@@ -340,3 +340,47 @@ def test_negative_learning_rate_names_the_option(tmp_path, capsys):
     code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={tmp_path}", *TINY,
                       "--model.init_args.optimizer_g.init_args.lr=-0.1", "--trainer.logger=false")
     assert code == 2 and "--model.init_args.optimizer_g" in err and "Invalid learning rate" in err
+
+
+# ------------------------------------------------------------------------------------------ SLURM requeue
+def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_continues(tmp_path):
+    """A one-task SLURM job: SIGUSR1 (sbatch --signal=SIGUSR1@90) at g_iter 30 -> last.ckpt at that step and
+    `scontrol requeue <job id>` (a fake scontrol records its arguments); the same command started again with the
+    same environment resumes from the saved counters into the same W&B run and ends where an uninterrupted run would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol_calls.txt"
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
+    scontrol.chmod(0o755)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT),
+           "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_NTASKS": "1", "SLURM_JOB_ID": "4242",
+           "SLURM_JOB_NAME": "dcgan", "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+           "SLURM_NODEID": "0"}
+    overlay = tmp_path / "job.yaml"
+    overlay.write_text(
+        "trainer:\n  max_epochs: 2\n  limit_val_batches: 0\n  callbacks:\n"
+        "    - class_path: lit_gans.callbacks.RunCheckpoint\n"
+        "{kill}"
+    )
+    base = [sys.executable, "-m", "lit_gans", "fit", "--config", DIGITS, "--config", str(overlay),
+            f"--trainer.default_root_dir={tmp_path / 'run'}", *TINY]
+    overlay.write_text(overlay.read_text().format(
+        kill="    - class_path: tests.kill_at.KillAt\n      init_args: {g_iter: 30, sig: SIGUSR1}\n"))
+    first = subprocess.run(base, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert calls.read_text().split() == ["requeue", "4242"]
+    saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert saved["lit_gans"]["g_iter"] == 30 and saved["epoch"] == 1  # mid-epoch 2 (22 per epoch), not its end
+
+    overlay.write_text("trainer:\n  max_epochs: 2\n  limit_val_batches: 0\n  callbacks:\n"
+                       "    - class_path: lit_gans.callbacks.RunCheckpoint\n")
+    second = subprocess.run(base, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "SLURM job: resuming from" in second.stderr
+    final = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert final["lit_gans"]["g_iter"] == 44 and final["epoch"] == 1
+    runs = [run_contents(f) for f in sorted((tmp_path / "run").glob("wandb/offline-run-*/*.wandb"))]
+    assert len(runs) == 2 and len({r["run"]["id"] for r in runs}) == 1
+    resumed_iters = [row["g_iter"] for row in runs[1]["history"] if "train/g_loss" in row]
+    assert resumed_iters and min(resumed_iters) > 30
