@@ -315,6 +315,7 @@ class RunTracker(Callback):
             return
         name, mode = choice
         value, g_iter = metrics[name], int(getattr(pl_module, "g_iter", trainer.global_step))
+        pl_module._latest_val_metric = (name, value)  # shown in the progress bar by GANModule
         if not math.isfinite(value):
             return
         better = self.best is None or self.best[0] != name or (value < self.best[1] if mode == "min" else value > self.best[1])

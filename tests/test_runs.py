@@ -149,12 +149,16 @@ def _umask() -> int:
 def test_validate_logs_into_the_group_and_predict_opens_no_run(tmp_path, capsys):
     run = tmp_path / "run"
     _cli("fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *TINY, "--trainer.max_steps=4",
-         "--trainer.limit_val_batches=0")
+         "--trainer.limit_val_batches=0", "--trainer.logger.init_args.log_model=true")
     _cli("validate", "--config", DIGITS, f"--trainer.default_root_dir={run}", *TINY, "--ckpt_path=last")
     _cli("predict", "--config", DIGITS, f"--trainer.default_root_dir={run}", *TINY, "--ckpt_path=last",
          f"--writer.output_dir={tmp_path / 'pred'}", "--data.init_args.predict_samples=3")
-    runs = [run_contents(f)["run"] for f in sorted(run.glob("wandb/offline-run-*/*.wandb"))]
+    contents = [run_contents(f) for f in sorted(run.glob("wandb/offline-run-*/*.wandb"))]
+    runs = [c["run"] for c in contents]
     assert sorted(r["job_type"] for r in runs) == ["fit", "validate"]
+    # log_model=true: the checkpoint is a W&B artifact of the fit run (off by default: no artifact otherwise)
+    fit = next(c for c in contents if c["run"]["job_type"] == "fit")
+    assert fit["artifacts"] and all(a["type"] == "model" for a in fit["artifacts"])
     assert {r["group"] for r in runs} == {"dcgan_digits"} and len({r["id"] for r in runs}) == 2
     configs = sorted(p.name for p in run.glob("config*.yaml"))
     assert configs[0] == "config.yaml" and any(c.startswith("config_validate_") for c in configs)

@@ -46,7 +46,7 @@ def _items(items: Any) -> dict[str, Any]:
 
 def run_contents(path: str | Path) -> dict[str, Any]:
     """History rows, final summary, config, metric definitions and run id of one offline run file."""
-    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "metrics": {}, "run": None}
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "metrics": {}, "run": None, "artifacts": []}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "history":
@@ -57,6 +57,9 @@ def run_contents(path: str | Path) -> dict[str, Any]:
             out["config"].update(_items(r.config.update))
         elif kind == "metric":
             out["metrics"][r.metric.name or r.metric.glob_name] = r.metric.step_metric
+        elif kind == "artifact":
+            out["artifacts"].append({"type": r.artifact.type, "name": r.artifact.name,
+                                     "files": [m.path for m in r.artifact.manifest.contents]})
         elif kind == "run":
             out["run"] = {"id": r.run.run_id, "group": r.run.run_group, "job_type": r.run.job_type,
                           "name": r.run.display_name, "tags": list(r.run.tags)}

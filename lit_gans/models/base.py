@@ -374,7 +374,10 @@ class GANModule(L.LightningModule):
         values["g_iter"] = float(self.g_iter)
         values["train/d_iter"] = float(self.d_iter)
         self.log_dict(values, on_step=True, on_epoch=False, batch_size=1)
-        shown = {k: logs[k] for k in self.progress_bar_keys if k in logs}
+        shown: dict[str, Any] = {k: logs[k] for k in self.progress_bar_keys if k in logs}
+        latest = getattr(self, "_latest_val_metric", None)  # set by lit_gans.callbacks.RunTracker
+        if latest is not None:
+            shown[latest[0].removeprefix("val/")] = latest[1]
         if shown:
             self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=1)
 
