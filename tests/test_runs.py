@@ -388,3 +388,23 @@ def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_continues(tmp_
     assert len(runs) == 2 and len({r["run"]["id"] for r in runs}) == 1
     resumed_iters = [row["g_iter"] for row in runs[1]["history"] if "train/g_loss" in row]
     assert resumed_iters and min(resumed_iters) > 30
+
+
+def test_timer_checkpoint_saves_mid_epoch(tmp_path):
+    """every_n_minutes (30 in the paper-scale YAMLs): here a timer shorter than a step saves after every step."""
+    run = tmp_path / "run"
+    overlay = tmp_path / "timer.yaml"
+    overlay.write_text("trainer:\n  callbacks:\n    - class_path: lit_gans.callbacks.RunCheckpoint\n"
+                       "      init_args: {every_n_minutes: 0.00001}\n"
+                       "    - class_path: tests.kill_at.KillAt\n      init_args: {g_iter: 7, sig: SIGUSR2}\n")
+    import signal
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGUSR2, lambda *a: seen.append(
+        torch.load(run / "checkpoints/last.ckpt", weights_only=True)["lit_gans"]["g_iter"]))
+    try:
+        _cli("fit", "--config", DIGITS, "--config", str(overlay), f"--trainer.default_root_dir={run}", *TINY,
+             "--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.logger=false")
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen == [6]  # at g_iter 7's batch end the timer checkpoint of the step before is there (mid-epoch)
