@@ -105,7 +105,7 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 # BasicSR 1.4.2 ``basicsr.metrics.niqe.calculate_niqe(bgr, 0, input_order='HWC', convert_to='y')`` on these
 # images (uint8 input, its float32 pipeline), computed once with ``pip install --no-deps basicsr==1.4.2
-# opencv-python-headless`` (script: docs/cyclegan_enlightengan.md, NIQE). JPEG through Pillow's libjpeg at quality
+# opencv-python-headless`` (benchmarks/niqe_vs_basicsr.py). JPEG through Pillow's libjpeg at quality
 # 20; dark = round(0.15 x image). Before the flat-region fix the project read 10.973 / 13.319 / 7.012 on the first three.
 BASICSR_NIQE = {
     ("rocket", "jpeg20"): 10.283298,

@@ -40,6 +40,8 @@ from scipy.ndimage import correlate
 from scipy.special import gamma as gamma_fn
 from torch import Tensor
 
+from lit_gans.utils.images import NonFiniteImagesError
+
 NIQE_PACKAGE = "basicsr"
 NIQE_PARAMS_FILE = ("metrics", "niqe_pris_params.npz")  # inside the installed basicsr package
 BLOCK_SIZE = 96  # niqe_release computequality(im, blocksizerow=96, blocksizecol=96, ...)
@@ -219,7 +221,6 @@ def niqe(
     [0, 1], which is first rounded to 8 bits as a saved PNG would be. ``params``: path of the pristine
     model (default: BasicSR's file, see the module docstring). ``crop_border``: pixels dropped on each side.
     """
-    mu_p, cov_p = load_niqe_params(None if params is None else str(params))
     if isinstance(image, Tensor):
         t = image.detach().float().cpu()
         if t.dim() == 4:
@@ -237,6 +238,12 @@ def niqe(
         y = arr
     else:
         raise ValueError(f"niqe: expected [H, W, 3] or [H, W], got shape {arr.shape}")
+    if not np.isfinite(y).all():
+        raise NonFiniteImagesError(
+            "niqe: the image holds NaN or inf: the model that made it diverged (or its checkpoint holds non-finite "
+            "weights); evaluate an earlier checkpoint, or lower the learning rate and train again"
+        )
+    mu_p, cov_p = load_niqe_params(None if params is None else str(params))
     if crop_border:
         y = y[crop_border:-crop_border, crop_border:-crop_border]
     return niqe_from_features(niqe_features(y), mu_p, cov_p)

@@ -36,7 +36,7 @@ from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
-from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.utils.images import check_finite, image_grid, to_unit_range
 from lit_gans.utils.tiling import tiled_apply
 from lit_gans.utils.weights import load_weights_into
 
@@ -282,6 +282,8 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
         self.log_dict(logs, on_epoch=True, sync_dist=True, batch_size=real_a.shape[0])
         if self._eval:
             fid_b, fid_a = self._eval["fid_b"].to(self.device), self._eval["fid_a"].to(self.device)
+            check_finite(fake_b, "CycleGAN validation: G(A)")  # NaN would reach FID's sqrtm (a LAPACK crash)
+            check_finite(fake_a, "CycleGAN validation: F(B)")
             fid_b.update(to_unit_range(real_b), real=True)
             fid_b.update(to_unit_range(fake_b), real=False)
             fid_a.update(to_unit_range(real_a), real=True)
