@@ -18,7 +18,9 @@ Objective (paper Eq. 4, junyanz ``backward_D`` / ``backward_G``), with x the inp
   junyanz ``--lambda_L1 100``).
 * D sees the concatenation (input, output) (Sec. 2.1, conditional D); junyanz concatenates (A, B) on
   channels; the tutorial (L, ab).
-* Update order: D then G on the same G(x) (junyanz ``optimize_parameters``), the GANModule default.
+* Update order: D then G on the same G(x) (junyanz ``optimize_parameters``), the GANModule default. Inside
+  the D step the fake pair goes through D before the real one (junyanz ``backward_D``, the tutorial's
+  ``backward_D``), so D's BatchNorm running statistics match the official ones.
 * Adam 2e-4, betas (0.5, 0.999) for both (Sec. 3.3); init N(0, 0.02) (junyanz ``init_type normal``); LR
   constant for 100 epochs then linear decay to 0 over 100 (junyanz ``--n_epochs 100 --n_epochs_decay 100``,
   ``LinearDecay`` in the YAML); batch 1 (Sec. 3.3 / junyanz).
@@ -308,8 +310,10 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
 
     def discriminator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
         a, b, fake = batch["A"], batch["B"], out["fake"].detach()
-        real_logits = self.discriminator(torch.cat([a, b], dim=1))
+        # Fake pair first, then the real one (junyanz ``backward_D``; the tutorial's ``backward_D`` likewise): in
+        # train mode each forward moves D's BatchNorm running statistics, so the order decides their values.
         fake_logits = self.discriminator(torch.cat([a, fake], dim=1))
+        real_logits = self.discriminator(torch.cat([a, b], dim=1))
         loss = self.d_loss_weight * self.d_loss_fn(real_logits, fake_logits)
         return loss, {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
 
