@@ -60,6 +60,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.paired import PairedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
@@ -117,9 +118,9 @@ class PairedTranslationMixin:
 
     def _init_paired(self, color_space: ColorSpace, inference_mode: InferenceMode, predict_size: int, num_sample_images: int, metrics: bool) -> None:
         if color_space not in ("rgb", "lab"):
-            raise ValueError(f"color_space must be 'rgb' or 'lab', got {color_space!r}")
+            raise ConfigError(f"color_space must be 'rgb' or 'lab', got {color_space!r}")
         if inference_mode not in ("paper", "eval"):
-            raise ValueError(f"inference_mode must be 'paper' or 'eval', got {inference_mode!r}")
+            raise ConfigError(f"inference_mode must be 'paper' or 'eval', got {inference_mode!r}")
         self.color_space, self.inference_mode = color_space, inference_mode
         self.predict_size, self.num_sample_images = predict_size, num_sample_images
         self.val_metrics = PairedImageMetrics() if metrics else None
@@ -149,7 +150,7 @@ class PairedTranslationMixin:
         dm = getattr(trainer, "datamodule", None) if trainer is not None else None
         expected = getattr(dm, "color_space", None)
         if expected is not None and expected != self.color_space:
-            raise ValueError(
+            raise ConfigError(
                 f"the datamodule {type(dm).__name__} makes {expected!r} batches but the model has color_space="
                 f"{self.color_space!r}; set --model.init_args.color_space={expected}"
             )
@@ -281,7 +282,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
         if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
-            raise ValueError(f"Pix2Pix gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
+            raise ConfigError(f"Pix2Pix gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
         self.generator, self.discriminator = generator, discriminator
         d_in = getattr(discriminator, "in_channels", None)
         g_io = (getattr(generator, "in_channels", None), getattr(generator, "out_channels", None))
@@ -289,7 +290,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
             first = next((m for m in discriminator.modules() if isinstance(m, nn.Conv2d)), None)
             d_in = first.in_channels if first is not None else None
         if d_in is not None and None not in g_io and d_in != sum(g_io):
-            raise ValueError(
+            raise ConfigError(
                 f"the discriminator sees concat(input, output) = {g_io[0]} + {g_io[1]} = {sum(g_io)} channels but "
                 f"takes {d_in}; set the discriminator's in_channels to {sum(g_io)}"
             )
@@ -378,7 +379,7 @@ class GeneratorPretraining(PairedTranslationMixin, L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["generator", "optimizer", "scheduler"])
         if loss not in ("l1", "mse"):
-            raise ValueError(f"loss must be 'l1' or 'mse', got {loss!r}")
+            raise ConfigError(f"loss must be 'l1' or 'mse', got {loss!r}")
         self.generator = generator
         self.loss = loss
         self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval
