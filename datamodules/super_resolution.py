@@ -350,10 +350,11 @@ class SuperResolutionDataModule(L.LightningDataModule):
             hr = list_images(photos_folder("train"), "embedded photos")
         else:
             hr = list_images(self.root, "--data.init_args.root", layout=HR_LAYOUT)
-        report_modes(hr, "--data.init_args.root")
+        report_modes(hr, "--data.init_args.root")  # counts conversions and finds truncated files, at setup
         if self.lr_root is None:
             return [(p, None) for p in hr]
         lr = list_images(self.lr_root, "--data.init_args.lr_root", layout="LR images named like the HR ones (0001x4.png)")
+        report_modes(lr, "--data.init_args.lr_root")  # also finds truncated files now, not mid-epoch
         pairs = pair_files(hr, lr, s, f"--data.init_args.root ({self.root}) and --data.init_args.lr_root ({self.lr_root})")
         check_pair_sizes(pairs, s)
         return pairs  # type: ignore[return-value]
@@ -391,6 +392,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         else:
             hr, lr = find_test_layout(Path(self.val_root).expanduser(), s)
         report_modes(hr, "--data.init_args.val_root")
+        if lr is not None:
+            report_modes(lr, "--data.init_args.val_lr_root")
         if lr is None:
             return [(p, None) for p in hr]
         pairs = pair_files(hr, lr, s, f"validation folder {self.val_root}")

@@ -268,6 +268,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
                 files = list_images(self.predict_root, option="--data.predict_root")
             else:
                 files = self._list(self.test_dirs[0 if self.predict_direction == "AtoB" else 1])
+            image_modes(files)  # truncated files: named at setup
             self.predict_set = SingleFolder(files, self.channels)
 
     def _val_dataset(self) -> Optional[Dataset]:
@@ -277,6 +278,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
             a, b = a or self._list(self.train_dirs[0]), b or self._list(self.train_dirs[1])
         if self.val_max_images:
             a, b = a[: self.val_max_images], b[: self.val_max_images]
+        image_modes(a + b)  # truncated files: an error naming the file now, not mid-validation
         return UnpairedFolders(a, b, "serial", self.channels, self.val_size or self.crop_size)
 
 

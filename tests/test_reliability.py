@@ -194,3 +194,158 @@ def test_init_validation_names_the_option():
         ProGANGenerator(resolution=48)
     with pytest.raises(ConfigError, match=r"--model.init_args.generator.init_args.scale=5: SRResNet supports scale 2, 3 or 4 \(e\.g\. 4"):
         SRResNet(scale=5)
+
+
+# -------------------------------------------------------------------------------------------- bad data files
+from PIL import Image  # noqa: E402
+
+
+def _png(path: Path, size=(48, 40), seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def _truncate(path: Path, keep: float = 0.6) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_truncated_images_are_found_at_setup(tmp_path, ext):
+    """Super-resolution and CycleGAN (unpaired) folders: a truncated file is named at setup, before any batch
+    trains (it used to fail mid-epoch). One implementation: datamodules.images.image_modes."""
+    from datamodules.super_resolution import SuperResolutionDataModule
+    from datamodules.unpaired import UnpairedDataModule
+
+    for i in range(3):
+        _png(tmp_path / "hr" / f"{i}.{ext}", (64, 64), i)
+    _truncate(tmp_path / "hr" / f"1.{ext}")
+    dm = SuperResolutionDataModule(root=str(tmp_path / "hr"), scale=2, hr_crop=32, batch_size=2, num_workers=0)
+    with pytest.raises(DataError, match=rf"hr/1\.{ext}: cannot decode this image .*truncated.*remove or replace the file"):
+        dm.setup("fit")
+    for sub in ("trainA", "trainB"):
+        for i in range(2):
+            _png(tmp_path / "cg" / sub / f"{i}.{ext}", (40, 40), i)
+    _truncate(tmp_path / "cg" / "trainB" / f"0.{ext}")
+    cg = UnpairedDataModule(root=str(tmp_path / "cg"), preprocess="crop", crop_size=32, num_workers=0)
+    with pytest.raises(DataError, match=rf"trainB/0\.{ext}: cannot decode"):
+        cg.setup("fit")
+
+
+def test_jpeg_with_a_trailer_after_its_end_marker_is_kept(tmp_path):
+    from datamodules.images import image_modes
+
+    path = _png(tmp_path / "a.jpg", (32, 32))
+    path.write_bytes(path.read_bytes() + b"\0" * 5000)  # a camera's trailer: EOI not in the last 4 KiB
+    assert image_modes([path]) == {"RGB": 1}  # decoded once to decide: complete, kept
+
+
+def test_sixteen_bit_png_is_scaled_not_stretched(tmp_path, caplog):
+    """A dark 16-bit PNG (max 9765 of 65535) used to come out with max 255 (per-image stretch); now v / 257."""
+    from datamodules.images import load_image, report_modes
+
+    values = np.array([[0, 257, 9765, 65535]], dtype=np.uint16)
+    path = tmp_path / "dark16.png"
+    Image.fromarray(values).save(path)
+    with Image.open(path) as im:
+        assert im.mode.startswith("I")
+    out = load_image(path, 3)
+    assert out.dtype == torch.uint8 and out[:, 0].tolist() == [[0, 1, 38, 255]] * 3  # 9765 / 257 = 37.996 -> 38
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        report_modes([path], "--data.init_args.root")
+    assert "16-bit scaled to 8 bits as round(v / 257)" in caplog.text and "--data.init_args.root" in caplog.text
+
+
+def test_grey_masks_are_reported(tmp_path, caplog):
+    import logging
+
+    from datamodules.inpainting import check_mask_file, report_thresholded
+
+    binary, grey = tmp_path / "binary.png", tmp_path / "grey.png"
+    m = np.zeros((16, 16), np.uint8)
+    m[4:12, 4:12] = 255
+    Image.fromarray(m).save(binary)
+    m[4:12, 4:6] = 100  # below 128: known pixels once thresholded
+    Image.fromarray(m).save(grey)
+    flags = [check_mask_file(binary), check_mask_file(grey)]
+    assert flags == [False, True]
+    with caplog.at_level(logging.INFO):
+        assert report_thresholded([binary, grey], flags, "--data.init_args.train_mask_root") == 1
+    assert "1 of 2 mask file(s) are not binary" in caplog.text and "grey.png" in caplog.text and "128" in caplog.text
+
+
+@pytest.mark.parametrize("module, kwargs", [
+    ("datamodules.images:check_batch_size", {}),
+    ("datamodules.super_resolution:SuperResolutionDataModule", {"scale": 2}),
+    ("datamodules.unpaired:UnpairedDataModule", {}),
+    ("datamodules.paired:PairedDataModule", {}),
+    ("datamodules.digits:DigitsDataModule", {}),
+    ("datamodules.inpainting:InpaintingDataModule", {}),
+    ("datamodules.lab_colorization:LabColorizationDataModule", {}),
+])
+def test_batch_size_zero_or_negative_names_the_option(module, kwargs):
+    import importlib
+
+    mod, name = module.split(":")
+    target = getattr(importlib.import_module(mod), name)
+    for bad in (0, -4):
+        with pytest.raises(ConfigError, match=rf"--data.init_args.batch_size={bad}: the batch size must be an integer >= 1"):
+            target(bad) if name == "check_batch_size" else target(batch_size=bad, **kwargs)
+
+
+def test_progan_datamodule_batch_sizes():
+    from datamodules.progan import ProGANDataModule
+
+    with pytest.raises(ConfigError, match="--data.init_args.val_batch_size=0"):
+        ProGANDataModule(source="digits", resolution=16, val_batch_size=0)
+
+
+def test_context_encoder_extreme_aspect_is_cropped_before_resizing(tmp_path):
+    """A 1x5000 strip resized whole to a short side of 350 is 350x1,750,000 (1.8 GB); it is centre-cropped to
+    4:1 first, with a warning naming the file. Small case: 2x1000 at load_size 64 -> 64x256, not 64x32000."""
+    from datamodules.inpainting import MAX_ASPECT, _resize_short
+
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.zeros((2, 1000, 3), np.uint8)).save(path)
+    with pytest.warns(UserWarning, match=r"strip\.png is 1000x2, more than 4:1: its centre 8x2 is used"):
+        out = _resize_short(Image.open(path), 64, path)
+    assert out.size == (256, 64) and MAX_ASPECT == 4.0
+    assert _resize_short(Image.new("RGB", (500, 300)), 64).size == (107, 64)  # ordinary images: unchanged rule
+
+
+def test_context_encoder_predict_minimum_side_names_no_missing_option(tmp_path):
+    from datamodules.inpainting import InpaintingDataModule
+
+    _png(tmp_path / "p" / "ok.png", (32, 32))
+    _png(tmp_path / "p" / "tiny.png", (5, 40))
+    dm = InpaintingDataModule(root=str(tmp_path / "p"), predict_root=str(tmp_path / "p"), image_size=32, load_size=32)
+    with pytest.raises(DataError) as info:
+        dm.setup("predict")
+    message = str(info.value)
+    assert "tiny.png is 5x40, smaller than the minimum image side for prediction 8" in message
+    assert "lower the" not in message and "remove it or upscale it" in message
+
+
+def test_cyclegan_predict_refuses_a_1x1_image(tmp_path):
+    from datamodules.unpaired import UnpairedDataModule
+    from lit_gans.models.cyclegan import CycleGAN
+    from lit_gans.networks.patchgan import PatchDiscriminator
+    from lit_gans.networks.resnet_generator import ResnetGenerator
+
+    _png(tmp_path / "in" / "photo.png", (16, 16))
+    _png(tmp_path / "in" / "dot.png", (1, 1))
+    dm = UnpairedDataModule(root=str(tmp_path), predict_root=str(tmp_path / "in"), num_workers=0)
+    dm.setup("predict")
+    model = CycleGAN(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), PatchDiscriminator(3, 4, 1), PatchDiscriminator(3, 4, 1))
+
+    class _Trainer:  # what setup reads: the datamodule (Lightning sets up the datamodule before the model)
+        datamodule = dm
+
+    model._trainer = _Trainer()
+    with pytest.raises(DataError, match=r"in/dot\.png is 1x1: the ResnetGenerator needs images of at least 5x5 pixels"):
+        model._check_predict_sizes()
