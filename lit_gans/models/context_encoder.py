@@ -21,7 +21,7 @@ Optimisation: Adam, beta1 0.5 (train.lua ``beta1``), D lr 2e-4 (``lr``) and G lr
 Deviations from the official code, on purpose:
 
 * the G step runs D again on the prediction (after D's update), the project's canonical order
-  (PITFALLS.md 1.15); train.lua reuses ``netD.output`` of the fake pass computed before D's update;
+  (reusing a stale D output fails with "modified by an inplace operation", leftthomas/SRGAN#84); train.lua reuses ``netD.output`` of the fake pass computed before D's update;
 * the official code logs the plain MSE as ``Err_G_L2`` but back-propagates the weighted one; here the
   logged ``g_rec`` is the weighted loss that is optimised.
 """

@@ -38,8 +38,8 @@ Inference (``inference_mode``), for validation, samples and prediction:
 Prediction: Pix2Pix pads the input to the generator's ``input_multiple`` (reflect) and crops back, so any
 size works (``lit_gans.utils.padding``). Colorization predicts ab at ``predict_size`` (the training size) from
 the resized image's L, resizes ab bilinearly to the input's size and recombines it with the input's own
-full-resolution L (seed 002's recipe; the tutorial's ``infer.py`` fed the R channel instead of L, see
-REFERENCE.md).
+full-resolution L (seed 002's recipe; the tutorial's ``infer.py`` fed the R channel, ``ToTensor(img)[:1] * 2 - 1``, instead
+of L).
 
 Metrics (validation/test; ``lit_gans.metrics.paired``): PSNR and SSIM on RGB in [0, 1] (torchmetrics), and
 ``ab_l1`` for colorization (with ``ab_l1_gray``, the same for ab = 0, the gray baseline); fp32; per image
