@@ -26,6 +26,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's modes of 16-bit (and 32-bit int) gray files
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
 _JPEG_END = b"\xff\xd9"  # EOI marker
+_TAIL_CHECKED = ("PNG", "JPEG", "MPO")  # MPO: a camera's multi-picture JPEG, ending with its last image's EOI
 
 
 def check_batch_size(batch_size: int, option: str = "--data.init_args.batch_size") -> int:
@@ -111,7 +112,7 @@ def load_image(path: str | Path, channels: int = 3) -> Tensor:
 
 def _looks_complete(path: Path, image_format: Optional[str]) -> bool:
     """Whether a PNG / JPEG file ends as a complete one does (reads its last bytes only); other formats: True."""
-    if image_format not in ("PNG", "JPEG"):
+    if image_format not in _TAIL_CHECKED:
         return True
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
@@ -130,7 +131,7 @@ def _check_decodable(path: Path, image_format: Optional[str]) -> None:
     the others (a missing end marker, or another format) are decoded once here, which is what the error is
     decided on, so a JPEG with a trailer after its end marker is not refused.
     """
-    if _looks_complete(path, image_format) and image_format in ("PNG", "JPEG"):
+    if image_format in _TAIL_CHECKED and _looks_complete(path, image_format):
         return
     open_image(path)  # full decode: DataError "cannot decode this image (image file is truncated ...)"
 
