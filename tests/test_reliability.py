@@ -183,6 +183,22 @@ def test_sr_model_init_raises_missing_file_error(tmp_path):
         ESRGAN(RRDBNet(num_feat=4, num_blocks=1, growth=4), MeanD(), generator_ckpt=str(missing), vgg_weights="random")
 
 
+def test_sr_generator_ckpt_key_chooses_the_basicsr_entry(tmp_path):
+    from lit_gans.models.super_resolution import SRPretrain
+    from lit_gans.networks.rrdb import RRDBNet
+
+    def net():
+        return RRDBNet(num_feat=4, num_blocks=1, growth=4)
+
+    sd = net().state_dict()
+    both = {"params": {k: torch.full_like(v, 1.0) for k, v in sd.items()}, "params_ema": {k: torch.full_like(v, 2.0) for k, v in sd.items()}}
+    torch.save(both, tmp_path / "net_g_1000.pth")
+    default = SRPretrain(net(), generator_ckpt=str(tmp_path / "net_g_1000.pth"))
+    raw = SRPretrain(net(), generator_ckpt=str(tmp_path / "net_g_1000.pth"), generator_ckpt_key="params")
+    assert all((p == 2.0).all() for p in default.generator.parameters())  # params_ema by default
+    assert all((p == 1.0).all() for p in raw.generator.parameters())
+
+
 def test_init_validation_names_the_option():
     from datamodules.unpaired import UnpairedDataModule
     from lit_gans.networks.progan import ProGANGenerator

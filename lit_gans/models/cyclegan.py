@@ -179,7 +179,7 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
             for net in (self.generator, self.generator_ba, self.discriminator, self.discriminator_a):
                 init_weights(net, init_std)
         if generator_weights is not None:  # after the initialisation: a checkpoint or an official release
-            load_weights_into(self.generator, generator_weights)
+            load_weights_into(self.generator, generator_weights, option="--model.init_args.generator_weights")
         self.lambda_a, self.lambda_b, self.lambda_identity = lambda_a, lambda_b, lambda_identity
         self.gan_loss = gan_loss
         self.d_loss_fn, self.g_loss_fn = GAN_LOSSES[gan_loss]

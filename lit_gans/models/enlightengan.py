@@ -128,7 +128,7 @@ class EnlightenGAN(UnpairedTranslationMixin, GANModule):
         self.d_local_fn, self.g_local_fn = _gan_pair(local_gan_loss)
         self.sfp_weight, self.sfp_on_patches = sfp_weight, sfp_on_patches
         if generator_weights is not None:  # after the initialisation: a checkpoint or the official release
-            load_weights_into(self.generator, generator_weights)
+            load_weights_into(self.generator, generator_weights, option="--model.init_args.generator_weights")
         # frozen VGG16, built for training only (setup("fit") or the first generator loss), so prediction
         # needs no VGG weights; never in state_dict/checkpoints nor in an optimizer (parameters are listed)
         self.vgg_weights, self.vgg_input_norm, self.vgg_dtype = vgg_weights, vgg_input_norm, vgg_dtype
