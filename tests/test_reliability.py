@@ -355,13 +355,10 @@ def test_cyclegan_predict_refuses_a_1x1_image(tmp_path):
 
     _png(tmp_path / "in" / "photo.png", (16, 16))
     _png(tmp_path / "in" / "dot.png", (1, 1))
+    import lightning as L
+
     dm = UnpairedDataModule(root=str(tmp_path), predict_root=str(tmp_path / "in"), num_workers=0)
-    dm.setup("predict")
     model = CycleGAN(ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1), PatchDiscriminator(3, 4, 1), PatchDiscriminator(3, 4, 1))
-
-    class _Trainer:  # what setup reads: the datamodule (Lightning sets up the datamodule before the model)
-        datamodule = dm
-
-    model._trainer = _Trainer()
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     with pytest.raises(DataError, match=r"in/dot\.png is 1x1: the ResnetGenerator needs images of at least 5x5 pixels"):
-        model._check_predict_sizes()
+        trainer.predict(model, datamodule=dm)  # at setup, before any image is predicted
