@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.images import DataError, check_batch_size
 from lit_gans.utils.resumable import ResumableLoader
-
-from datamodules.images import DataError
 
 
 class TensorImages(Dataset):
@@ -64,6 +63,7 @@ class DigitImagesDataModule(L.LightningDataModule):
 
     def __init__(self, image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.predict_samples = predict_samples
         self.train_set: Optional[TensorImages] = None

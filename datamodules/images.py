@@ -6,6 +6,7 @@ and "image too small" read the same everywhere and name the file and the fix.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -17,13 +18,23 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gans.errors import ConfigError, DataError
 from lit_gans.utils.resumable import ResumableLoader
 
+__all__ = ["DataError", "ConfigError"]  # DataError: raised at setup with the file and the fix in its message
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's modes of 16-bit (and 32-bit int) gray files
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
+_JPEG_END = b"\xff\xd9"  # EOI marker
+_TAIL_CHECKED = ("PNG", "JPEG", "MPO")  # MPO: a camera's multi-picture JPEG, ending with its last image's EOI
 
 
-class DataError(ValueError):
-    """A problem with the user's data, raised at setup with the file and the fix in its message."""
+def check_batch_size(batch_size: int, option: str = "--data.init_args.batch_size") -> int:
+    """Raise a ``ConfigError`` naming ``option`` unless ``batch_size`` is a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"{option}={batch_size!r}: the batch size must be an integer >= 1, e.g. {option}=16")
+    return batch_size
 
 
 def list_images(root: str | Path, option: str = "--data.root", recursive: bool = False, layout: str = "") -> list[Path]:
@@ -74,6 +85,8 @@ def to_mode(image: Image.Image, channels: int = 3) -> Image.Image:
     """The project's channel policy, applied to every decoded file:
 
     * grayscale (L, I, I;16, 1, F) -> replicated to RGB when 3 channels are wanted;
+    * 16-bit grayscale (I;16*, I) -> 8 bits by scale, ``round(v / 257)`` (65535 -> 255), the same for every file
+      (no per-image stretch: a dark file stays dark);
     * palette (P) -> RGB(A) first;
     * RGBA / LA -> composited over a white background (what an image viewer shows), then converted;
     * CMYK / YCbCr -> RGB.
@@ -83,9 +96,9 @@ def to_mode(image: Image.Image, channels: int = 3) -> Image.Image:
     if image.mode in ("RGBA", "LA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    if image.mode in ("I;16", "I"):
-        array = np.asarray(image, dtype=np.float32)
-        image = Image.fromarray((array / max(array.max(), 1.0) * 255.0).astype(np.uint8))
+    if image.mode in SIXTEEN_BIT_MODES:
+        array = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.round(array / 257.0), 0, 255).astype(np.uint8))
     return image.convert("RGB" if channels == 3 else "L")
 
 
@@ -98,40 +111,90 @@ def load_image(path: str | Path, channels: int = 3) -> Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
-def image_modes(paths: Iterable[Path]) -> Counter:
-    """Count files by PIL mode (header only; cheap) so a datamodule can report conversions at setup."""
+def _looks_complete(path: Path, image_format: Optional[str]) -> bool:
+    """Whether a PNG / JPEG file ends as a complete one does (reads its last bytes only); other formats: True."""
+    if image_format not in _TAIL_CHECKED:
+        return True
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 4096))
+        tail = f.read()
+    if image_format == "PNG":
+        return tail.endswith(_PNG_END)
+    return _JPEG_END in tail  # EOI, possibly followed by padding or a camera's trailer
+
+
+def _check_decodable(path: Path, image_format: Optional[str]) -> None:
+    """Raise a ``DataError`` naming ``path`` if it is truncated or does not decode.
+
+    Cost: PNG and JPEG files whose last bytes end as a complete file does (the usual case) are not decoded;
+    the others (a missing end marker, or another format) are decoded once here, which is what the error is
+    decided on, so a JPEG with a trailer after its end marker is not refused.
+    """
+    if image_format in _TAIL_CHECKED and _looks_complete(path, image_format):
+        return
+    open_image(path)  # full decode: DataError "cannot decode this image (image file is truncated ...)"
+
+
+def image_modes(paths: Iterable[Path], check_complete: bool = True) -> Counter:
+    """Count files by PIL mode (header, plus the last bytes of PNG/JPEG files; cheap) so a datamodule can report
+    conversions at setup. With ``check_complete`` a truncated or undecodable file raises a ``DataError`` naming
+    it here, at setup, rather than mid-epoch after batches have trained."""
     counts: Counter = Counter()
     for p in paths:
         try:
             with Image.open(p) as im:
-                counts[im.mode] += 1
+                mode, image_format = im.mode, im.format
         except (UnidentifiedImageError, OSError) as err:
             raise DataError(f"{p}: cannot decode this image ({err}); remove or replace the file") from err
+        if check_complete:
+            _check_decodable(Path(p), image_format)
+        counts[mode] += 1
     return counts
 
 
+def describe_conversions(converted: dict[str, int], target: str = "RGB") -> str:
+    """One line on what ``to_mode`` does to files of these modes, e.g. for ``{"I;16": 2, "RGBA": 1}``."""
+    what = []
+    if any(m in SIXTEEN_BIT_MODES for m in converted):
+        what.append("16-bit scaled to 8 bits as round(v / 257)")
+    gray = any(m in ("L", "1", "F", "LA") or m in SIXTEEN_BIT_MODES for m in converted)
+    if target == "RGB" and gray:
+        what.append("grayscale replicated")
+    if target == "L" and any(m in ("RGB", "RGBA", "P", "CMYK", "YCbCr") for m in converted):
+        what.append("colour converted to gray")
+    if any(m in ("RGBA", "LA", "P", "PA") for m in converted):
+        what.append("alpha composited over white")
+    if any(m in ("CMYK", "YCbCr") for m in converted):
+        what.append("CMYK/YCbCr converted")
+    return (
+        f"{sum(converted.values())} file(s) converted to {target} on decode (modes {dict(converted)}"
+        + (f": {', '.join(what)})" if what else ")")
+    )
+
+
 def report_modes(files: Iterable[Path], option: str | None = None) -> dict[str, int]:
-    """Count files by PIL mode and say once (rank 0) how many are converted to RGB on decode (``to_mode``)."""
+    """Count files by PIL mode, find truncated files (``image_modes``), and say once (rank 0) how many are
+    converted to RGB on decode (``to_mode``)."""
     modes = image_modes(files)
     converted = {m: n for m, n in modes.items() if m != "RGB"}
     if converted:
         where = f"{option}: " if option else ""
-        rank_zero_info(
-            f"lit_gans: {where}{sum(converted.values())} file(s) converted to RGB on decode (modes {converted}: "
-            "grayscale replicated, alpha composited over white)"
-        )
+        rank_zero_info(f"lit_gans: {where}{describe_conversions(converted)}")
     return dict(modes)
 
 
-def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop size") -> None:
-    """Raise naming the first file smaller than ``min_size`` on either side (header only)."""
+def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop size", fix: Optional[str] = None) -> None:
+    """Raise naming the first file smaller than ``min_size`` on either side (header only). ``option`` names
+    the setting that sets the minimum; ``fix`` replaces the default advice (remove, upscale, or lower ``option``)
+    where the minimum is not an option."""
     for p in paths:
         with Image.open(p) as im:
             w, h = im.size
         if min(w, h) < min_size:
-            raise DataError(
-                f"{p} is {w}x{h}, smaller than the {option} {min_size}; remove it, upscale it, or lower the {option}"
-            )
+            advice = fix or f"remove it, upscale it, or lower the {option}"
+            raise DataError(f"{p} is {w}x{h}, smaller than the {option} {min_size}; {advice}")
 
 
 class FolderLoaders:
@@ -156,6 +219,7 @@ class FolderLoaders:
         )
 
     def train_dataloader(self) -> DataLoader:
+        check_batch_size(self.batch_size)
         if len(self.train_set) < self.batch_size:  # type: ignore[arg-type]
             raise DataError(
                 f"the training set has {len(self.train_set)} {self.train_items}, fewer than "  # type: ignore[arg-type]

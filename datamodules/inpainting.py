@@ -33,6 +33,7 @@ one per image of ``predict_root`` with the same base name and the same size; ``t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -41,22 +42,41 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.images import DataError, check_batch_size, check_min_size, list_images, load_image, open_image, to_mode
+from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
-
-from datamodules.images import DataError, check_min_size, list_images, load_image, open_image, to_mode
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
 
 IMAGENET_MEAN = (117.0 / 255.0, 104.0 / 255.0, 123.0 / 255.0)  # train.lua: 2*117/255-1, 2*104/255-1, 2*123/255-1
 MASK_MODES = ("1", "L")
+MAX_ASPECT = 4.0  # long / short side above which a training/validation image is centre-cropped before resizing
+PREDICT_MIN_SIDE = 8  # smallest side `predict` takes (the centre hole is scaled to the image)
+_CROPPED: set = set()  # files already reported as cropped (once per file and process)
 LAYOUT = "a folder of RGB images at any depth (e.g. paris_train/*.JPG or imagenet/train/<class>/*.JPEG)"
 
 
-def _resize_short(image: Image.Image, load_size: int) -> Image.Image:
+def _resize_short(image: Image.Image, load_size: int, path: Optional[Path] = None) -> Image.Image:
+    """Resize so the short side is ``load_size`` (train.lua ``loadSize``). An image longer than ``MAX_ASPECT``
+    times its short side is first centre-cropped to that ratio: resizing a 1x5000 strip to a short side of 350
+    would make a 350x1,750,000 image (1.8 GB; peak memory 1.0 -> 8.6 GB in issue 12). Said once per file."""
     w, h = image.size
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        cw, ch = (min(w, int(MAX_ASPECT * h)), h) if w > h else (w, min(h, int(MAX_ASPECT * w)))
+        left, top = (w - cw) // 2, (h - ch) // 2
+        image = image.crop((left, top, left + cw, top + ch))
+        if path is not None and path not in _CROPPED:
+            _CROPPED.add(path)
+            warnings.warn(
+                f"{path} is {w}x{h}, more than {MAX_ASPECT:g}:1: its centre {cw}x{ch} is used (resizing it whole to a "
+                f"short side of {load_size} would take {3 * load_size * load_size * max(w, h) // min(w, h) / 1e9:.1f} GB)",
+                stacklevel=2,
+            )
+        w, h = image.size
     if min(w, h) == load_size:
         return image
     scale = load_size / min(w, h)
@@ -74,8 +94,9 @@ def _pil_rgb(path: Path) -> Image.Image:
     return to_mode(open_image(path), 3)
 
 
-def check_mask_file(path: Path, size: Optional[tuple[int, int]] = None, image: Optional[Path] = None) -> None:
-    """Raise a ``DataError`` naming ``path`` if it is not a usable mask (mode, size, empty or full hole)."""
+def check_mask_file(path: Path, size: Optional[tuple[int, int]] = None, image: Optional[Path] = None) -> bool:
+    """Raise a ``DataError`` naming ``path`` if it is not a usable mask (mode, size, empty or full hole).
+    Returns whether the mask is not binary (values other than 0 and 255), i.e. thresholded at 128 on load."""
     with Image.open(path) as im:
         mode, msize = im.mode, im.size
     if mode not in MASK_MODES:
@@ -93,6 +114,18 @@ def check_mask_file(path: Path, size: Optional[tuple[int, int]] = None, image: O
         raise DataError(f"mask {path} has no hole (no white pixel): nothing to fill; remove it or paint the hole white")
     if (array > 127).all():
         raise DataError(f"mask {path} is all hole (every pixel white): nothing to inpaint from; black = known pixels")
+    return bool(((array > 0) & (array < 255)).any())
+
+
+def report_thresholded(masks: list[Path], flags: list[bool], option: str) -> int:
+    """Say once (rank 0) how many mask files are not binary and so are thresholded (>= 128 = hole)."""
+    grey = [m for m, f in zip(masks, flags) if f]
+    if grey:
+        rank_zero_info(
+            f"lit_gans: {option}: {len(grey)} of {len(masks)} mask file(s) are not binary (grey values, e.g. {grey[0]}): "
+            "thresholded at 128 (>= 128 = hole, below = known); save binary masks to choose the hole yourself"
+        )
+    return len(grey)
 
 
 def load_mask(path: Path, size: Optional[int] = None) -> Tensor:
@@ -117,7 +150,7 @@ class TrainImages(Dataset):
     def _resized(self, i: int) -> Tensor:
         if self.cache is not None and i in self.cache:
             return self.cache[i]
-        tensor = _to_tensor(_resize_short(_pil_rgb(self.files[i]), self.load_size))
+        tensor = _to_tensor(_resize_short(_pil_rgb(self.files[i]), self.load_size, self.files[i]))
         if self.cache is not None:
             self.cache[i] = tensor
         return tensor
@@ -149,7 +182,7 @@ class ValImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         i, k = divmod(index, self.crops)
         if self._last[0] != i:
-            self._last = (i, _to_tensor(_resize_short(_pil_rgb(self.files[i]), self.load_size)))
+            self._last = (i, _to_tensor(_resize_short(_pil_rgb(self.files[i]), self.load_size, self.files[i])))
         full = self._last[1]
         _, h, w = full.shape
         s = self.image_size
@@ -240,12 +273,13 @@ class InpaintingDataModule(L.LightningDataModule):
         download: bool = False,
     ) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
         if mask not in ("center", "random_block", "random_region", "files"):
-            raise ValueError(f"--data.init_args.mask must be center, random_block, random_region or files, got {mask!r}")
+            raise ConfigError(f"--data.init_args.mask must be center, random_block, random_region or files, got {mask!r}")
         if load_size < image_size:
-            raise ValueError(f"--data.init_args.load_size ({load_size}) must be >= image_size ({image_size})")
+            raise ConfigError(f"--data.init_args.load_size ({load_size}) must be >= image_size ({image_size})")
         if mask == "files" and not train_mask_root:
-            raise ValueError("mask: files needs --data.init_args.train_mask_root (a folder of masks, white = hole)")
+            raise ConfigError("mask: files needs --data.init_args.train_mask_root (a folder of masks, white = hole)")
         self.root, self.val_root, self.predict_root = root, val_root, predict_root
         self.predict_mask_root, self.train_mask_root = predict_mask_root, train_mask_root
         self.image_size, self.load_size, self.mask = image_size, load_size, mask
@@ -266,7 +300,7 @@ class InpaintingDataModule(L.LightningDataModule):
         try:  # validate image_size / overlap now, not in a worker
             center_mask(1, self.image_size, self.overlap)
         except ValueError as err:
-            raise ValueError(f"--data.init_args.image_size={self.image_size} / overlap={self.overlap}: {err}") from err
+            raise ConfigError(f"--data.init_args.image_size={self.image_size} / overlap={self.overlap}: {err}") from err
 
     # ------------------------------------------------------------------ setup: every check happens here
     def _embedded(self, split: str) -> Path:
@@ -278,8 +312,7 @@ class InpaintingDataModule(L.LightningDataModule):
         if self.mask != "files":
             return None
         masks = list_images(self.train_mask_root, "--data.init_args.train_mask_root", recursive=True, layout="mask images, white = hole")
-        for m in masks:
-            check_mask_file(m)
+        report_thresholded(masks, [check_mask_file(m) for m in masks], "--data.init_args.train_mask_root")
         return masks
 
     def prepare_data(self) -> None:
@@ -306,7 +339,10 @@ class InpaintingDataModule(L.LightningDataModule):
             if not root:
                 raise DataError("lit-gans predict needs --data.init_args.predict_root: the folder of images to fill")
             files = list_images(root, "--data.init_args.predict_root", recursive=False, layout="images to fill")
-            check_min_size(files, 8, "minimum image side")
+            check_min_size(
+                files, PREDICT_MIN_SIDE, "minimum image side for prediction",
+                fix="remove it or upscale it (a fixed minimum, not an option: the hole is scaled to the image)",
+            )
             masks = None
             if not self.predict_mask_root:
                 self._check_center()  # the center hole is used
@@ -320,10 +356,12 @@ class InpaintingDataModule(L.LightningDataModule):
                         f"a mask with the same base name, e.g. {Path(self.predict_mask_root) / (missing[0].stem + '.png')}"
                     )
                 masks = [by_stem[f.stem] for f in files]
+                flags = []
                 for image, m in zip(files, masks):
                     with Image.open(image) as im:
                         size = im.size
-                    check_mask_file(m, size, image)
+                    flags.append(check_mask_file(m, size, image))
+                report_thresholded(masks, flags, "--data.init_args.predict_mask_root")
             self.predict_set = PredictImages(files, masks)
 
     # ------------------------------------------------------------------ loaders

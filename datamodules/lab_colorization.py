@@ -34,7 +34,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import DataError, FolderLoaders, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import DataError, FolderLoaders, check_batch_size, check_min_size, image_modes, list_images, open_image, to_mode
+from lit_gans.errors import ConfigError
 from datamodules.paired import (
     EMBEDDED_SHORT_SIDE,
     InputFolder,
@@ -174,10 +175,11 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         download: bool = False,
     ) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess not in ("resize", "crop"):
-            raise ValueError(f"preprocess must be 'resize' or 'crop', got {preprocess!r}")
+            raise ConfigError(f"preprocess must be 'resize' or 'crop', got {preprocess!r}")
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.root, self.val_root, self.subset, self.val_fraction = root, val_root, subset, val_fraction
         self.val_max_images, self.seed = val_max_images, seed
         self.preprocess, self.image_size, self.crop_size, self.val_crops = preprocess, image_size, crop_size, val_crops

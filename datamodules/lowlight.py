@@ -42,6 +42,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from datamodules.images import list_images, match_by_stem
+from lit_gans.errors import ConfigError
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
 
 DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented above)
@@ -157,7 +158,7 @@ class LowLightDataModule(UnpairedDataModule):
             dataset=dataset, download=download,
         )
         if not 1.0 <= darken_range[0] <= darken_range[1]:
-            raise ValueError(f"darken_range must satisfy 1 <= low <= high, got {darken_range}")
+            raise ConfigError(f"darken_range must satisfy 1 <= low <= high, got {darken_range}")
         self.random_darken, self.darken_range = random_darken, darken_range
         self.paired_root = paired_root
 

@@ -53,7 +53,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import DataError, FolderLoaders, list_images, match_by_stem, open_image, report_modes, to_mode
+from datamodules.images import DataError, FolderLoaders, check_batch_size, list_images, match_by_stem, open_image, report_modes, to_mode
+from lit_gans.errors import ConfigError
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import crop_at, random_offsets
 
@@ -353,12 +354,18 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
         download: bool = False,
     ) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess == "resize_and_crop" and load_size < crop_size:
-            raise ValueError(f"load_size ({load_size}) must be >= crop_size ({crop_size}) for preprocess 'resize_and_crop'")
+            raise ConfigError(
+                f"--data.init_args.load_size={load_size} is smaller than --data.init_args.crop_size={crop_size}: with "
+                f"preprocess resize_and_crop the image is resized to load_size, then cropped to crop_size; set "
+                f"--data.init_args.load_size={max(crop_size, round(crop_size * 286 / 256))} (junyanz: 286 for 256) "
+                f"or lower --data.init_args.crop_size"
+            )
         if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+            raise ConfigError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
         if val_crops < 1:
-            raise ValueError(f"val_crops must be >= 1, got {val_crops}")
+            raise ConfigError(f"val_crops must be >= 1, got {val_crops}")
         self.root, self.direction, self.preprocess = root, direction, preprocess
         self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
         self.batch_size, self.num_workers, self.epoch_repeats = batch_size, num_workers, epoch_repeats

@@ -49,7 +49,8 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from datamodules.digits import SampleIndices
-from datamodules.images import DataError, list_images, load_image
+from datamodules.images import DataError, check_batch_size, list_images, load_image
+from lit_gans.errors import ConfigError
 
 FOLDER_LAYOUT = "<root>/*.png|jpg|... (any size >= the target resolution; sub-folders are searched too)"
 
@@ -225,17 +226,19 @@ class ProGANDataModule(L.LightningDataModule):
         dataset: Optional[str] = None,
     ) -> None:
         super().__init__()
+        check_batch_size(val_batch_size, "--data.init_args.val_batch_size")
+        check_batch_size(predict_batch_size, "--data.init_args.predict_batch_size")
         if resolution < 4 or resolution & (resolution - 1):
-            raise ValueError(
+            raise ConfigError(
                 f"--data.init_args.resolution={resolution} is not a power of two >= 4; ProGAN doubles the resolution "
                 "from 4x4 stage by stage (use 32, 64, 128, ..., 1024, the same as the networks')"
             )
         if channels not in (1, 3):
-            raise ValueError(f"--data.init_args.channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"--data.init_args.channels must be 1 or 3, got {channels}")
         if source in ("folder",) and not root:
-            raise ValueError("ProGANDataModule(source='folder') needs --data.init_args.root=<image folder>")
+            raise ConfigError("ProGANDataModule(source='folder') needs --data.init_args.root=<image folder>")
         if crop is not None and (len(crop) != 4 or min(crop[2:]) < 1):
-            raise ValueError(f"--data.init_args.crop must be [left, top, width, height], got {crop}")
+            raise ConfigError(f"--data.init_args.crop must be [left, top, width, height], got {crop}")
         self.root, self.source, self.resolution, self.channels = root, source, resolution, channels
         self.crop = tuple(int(c) for c in crop) if crop is not None else None
         self.mirror_augment, self.cache_dir = mirror_augment, cache_dir
@@ -243,7 +246,7 @@ class ProGANDataModule(L.LightningDataModule):
         self.num_workers, self.seed, self.download, self.dataset = num_workers, seed, download, dataset
         self.predict_samples, self.predict_batch_size = predict_samples, predict_batch_size
         if predict_interpolation is not None and (len(predict_interpolation) != 2 or min(predict_interpolation) < 1):
-            raise ValueError(f"--data.init_args.predict_interpolation must be [rows, steps], got {predict_interpolation}")
+            raise ConfigError(f"--data.init_args.predict_interpolation must be [rows, steps], got {predict_interpolation}")
         self.predict_interpolation = predict_interpolation
         self.metric_reference = "train" if source == "folder" else "val"
         self.train_set: Optional[UInt8Images] = None

@@ -61,9 +61,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.images import DataError, check_batch_size, list_images, load_image, report_modes
+from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
-
-from datamodules.images import DataError, list_images, load_image, report_modes
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
@@ -317,10 +317,12 @@ class SuperResolutionDataModule(L.LightningDataModule):
         download: bool = False,
     ) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
+        check_batch_size(val_batch_size, "--data.init_args.val_batch_size")
         if degradation != "bicubic":
-            raise ValueError(f"degradation must be 'bicubic', got {degradation!r}")
+            raise ConfigError(f"degradation must be 'bicubic', got {degradation!r}")
         if val_batch_size > 1 and val_crop is None:
-            raise ValueError("val_batch_size > 1 needs val_crop (validation images have their own sizes otherwise)")
+            raise ConfigError("val_batch_size > 1 needs val_crop (validation images have their own sizes otherwise)")
         self.root, self.lr_root, self.val_root, self.val_lr_root = root, lr_root, val_root, val_lr_root
         self.predict_root = predict_root
         self.scale: Optional[int] = scale
@@ -340,15 +342,15 @@ class SuperResolutionDataModule(L.LightningDataModule):
         model = self.trainer.lightning_module if self.trainer is not None else None
         model_scale = getattr(model, "scale", None)
         if model_scale is not None and self.scale is not None and int(model_scale) != int(self.scale):
-            raise ValueError(
+            raise ConfigError(
                 f"--data.init_args.scale={self.scale} disagrees with the model's scale {model_scale}; leave the data's "
                 "scale unset (it follows the generator's --model.init_args.generator.init_args.scale)"
             )
         scale = model_scale if model_scale is not None else self.scale
         if scale is None:
-            raise ValueError("scale is unknown: pass scale= to the datamodule when it is used without an SR model")
+            raise ConfigError("scale is unknown: pass scale= to the datamodule when it is used without an SR model")
         if int(scale) not in (1, 2, 3, 4):
-            raise ValueError(f"unsupported scale {scale}")
+            raise ConfigError(f"unsupported scale {scale}")
         return int(scale)
 
     def _train_pairs(self, s: int) -> list[tuple[Path, Optional[Path]]]:
@@ -358,17 +360,18 @@ class SuperResolutionDataModule(L.LightningDataModule):
             hr = list_images(photos_folder("train"), "embedded photos")
         else:
             hr = list_images(self.root, "--data.init_args.root", layout=HR_LAYOUT)
-        report_modes(hr, "--data.init_args.root")
+        report_modes(hr, "--data.init_args.root")  # counts conversions and finds truncated files, at setup
         if self.lr_root is None:
             return [(p, None) for p in hr]
         lr = list_images(self.lr_root, "--data.init_args.lr_root", layout="LR images named like the HR ones (0001x4.png)")
+        report_modes(lr, "--data.init_args.lr_root")  # also finds truncated files now, not mid-epoch
         pairs = pair_files(hr, lr, s, f"--data.init_args.root ({self.root}) and --data.init_args.lr_root ({self.lr_root})")
         check_pair_sizes(pairs, s)
         return pairs  # type: ignore[return-value]
 
     def _train_window(self, pairs: list[tuple[Path, Optional[Path]]], s: int) -> int:
         if self.hr_crop % s:
-            raise ValueError(f"hr_crop {self.hr_crop} must be a multiple of the scale {s}")
+            raise ConfigError(f"hr_crop {self.hr_crop} must be a multiple of the scale {s}")
         smallest, small_file = None, None
         for hr, _ in pairs:
             w, h = _image_size(hr)
@@ -383,7 +386,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         window = self.window if self.window is not None else 2 * self.hr_crop
         window = (min(window, smallest) // s) * s
         if window < self.hr_crop:
-            raise ValueError(f"window {self.window} must be at least hr_crop {self.hr_crop}")
+            raise ConfigError(f"window {self.window} must be at least hr_crop {self.hr_crop}")
         return window
 
     def _eval_pairs(self, s: int) -> Optional[list[tuple[Path, Optional[Path]]]]:
@@ -399,6 +402,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         else:
             hr, lr = find_test_layout(Path(self.val_root).expanduser(), s)
         report_modes(hr, "--data.init_args.val_root")
+        if lr is not None:
+            report_modes(lr, "--data.init_args.val_lr_root")
         if lr is None:
             return [(p, None) for p in hr]
         pairs = pair_files(hr, lr, s, f"validation folder {self.val_root}")
@@ -431,10 +436,10 @@ class SuperResolutionDataModule(L.LightningDataModule):
                         raise DataError(f"{hr} is {w}x{h}; validation images must be at least {min_side} px at scale {s}")
                 self.val_set = EvalImages(pairs, s, self.val_crop)
             elif stage in ("validate", "test"):
-                raise ValueError(f"`{stage}` needs --data.init_args.val_root (a test-set folder: {TEST_LAYOUTS})")
+                raise ConfigError(f"`{stage}` needs --data.init_args.val_root (a test-set folder: {TEST_LAYOUTS})")
         if stage == "predict" and self.predict_set is None:
             if self.predict_root is None:
-                raise ValueError("`predict` needs --data.init_args.predict_root, a folder of LR images to upscale")
+                raise ConfigError("`predict` needs --data.init_args.predict_root, a folder of LR images to upscale")
             files = list_images(self.predict_root, "--data.init_args.predict_root")
             report_modes(files, "--data.init_args.predict_root")
             self.predict_set = PredictImages(files)

@@ -33,7 +33,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import DataError, FolderLoaders, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import DataError, FolderLoaders, check_batch_size, check_min_size, describe_conversions, image_modes, list_images, open_image, to_mode
+from lit_gans.errors import ConfigError
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import random_crop
 
@@ -203,10 +204,16 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         download: bool = False,
     ) -> None:
         super().__init__()
+        check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess == "resize_and_crop" and load_size < crop_size:
-            raise ValueError(f"load_size ({load_size}) must be >= crop_size ({crop_size}) for preprocess=resize_and_crop")
+            raise ConfigError(
+                f"--data.init_args.load_size={load_size} is smaller than --data.init_args.crop_size={crop_size}: with "
+                f"preprocess resize_and_crop the image is resized to load_size, then cropped to crop_size; set "
+                f"--data.init_args.load_size={max(crop_size, round(crop_size * 286 / 256))} (junyanz: 286 for 256) "
+                f"or lower --data.init_args.crop_size"
+            )
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
         self.root = root
         self.preprocess, self.load_size, self.crop_size = preprocess, load_size, crop_size
         self.hflip, self.vflip, self.pairing = hflip, vflip, pairing
@@ -241,13 +248,11 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         return list_images(folder, option=f"--data.root ({sub}/)", layout=LAYOUT)
 
     def _check_train_files(self, files: Sequence[Path]) -> None:
-        modes = image_modes(files)
-        converted = {m: n for m, n in modes.items() if m != ("RGB" if self.channels == 3 else "L")}
+        modes = image_modes(files)  # also finds truncated files, at setup (datamodules.images)
+        target = "RGB" if self.channels == 3 else "L"
+        converted = {m: n for m, n in modes.items() if m != target}
         if converted:
-            rank_zero_info(
-                f"lit_gans: {sum(converted.values())} file(s) converted to {'RGB' if self.channels == 3 else 'L'} "
-                f"on decode (modes {dict(converted)}: gray replicated, alpha composited on white)"
-            )
+            rank_zero_info(f"lit_gans: {describe_conversions(converted, target)}")
         if self.preprocess == "crop" and not self.upscale_small:
             try:
                 check_min_size(files, self.crop_size, option="crop_size")
@@ -276,6 +281,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
                 files = list_images(self.predict_root, option="--data.predict_root")
             else:
                 files = self._list(self.test_dirs[0 if self.predict_direction == "AtoB" else 1])
+            image_modes(files)  # truncated files: named at setup
             self.predict_set = SingleFolder(files, self.channels)
 
     def _val_dataset(self) -> Optional[Dataset]:
@@ -285,6 +291,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
             a, b = a or self._list(self.train_dirs[0]), b or self._list(self.train_dirs[1])
         if self.val_max_images:
             a, b = a[: self.val_max_images], b[: self.val_max_images]
+        image_modes(a + b)  # truncated files: an error naming the file now, not mid-validation
         return UnpairedFolders(a, b, "serial", self.channels, self.val_size or self.crop_size)
 
 

@@ -26,7 +26,7 @@ def test_round_trip_and_known_values():
     black_l, black_ab = rgb_to_lab_normalized(torch.zeros(1, 3, 2, 2))
     assert torch.allclose(white_l, torch.ones_like(white_l), atol=1e-5) and white_ab.abs().max() < 1e-4  # L* 100
     assert torch.allclose(black_l, -torch.ones_like(black_l)) and black_ab.abs().max() < 1e-6  # L* 0
-    # the sRGB gamut in these units: a in [-86, 98], b in [-108, 94] / 110 (OFFLINE.md 4)
+    # the sRGB gamut in these units: a in [-86, 98], b in [-108, 94] / 110 (HobbitLong/CMC issue #55)
     assert ab.abs().max() <= 108.0 / 110.0
 
 

@@ -197,3 +197,46 @@ def test_grayscale_and_rgba_pairs_are_converted(tmp_path):
     dm.setup("fit")
     items = [dm.train_set[i] for i in range(2)]
     assert all(it["A"].shape == (3, 8, 8) for it in items)
+
+
+class ShiftLab(Shift):
+    in_channels, out_channels = 1, 2
+
+    def forward(self, x):
+        return x.new_zeros(x.shape[0], 2, *x.shape[2:]) + x.mean() + self.shift
+
+
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+def test_discriminator_sees_the_fake_pair_first(space):
+    """junyanz ``backward_D`` (and the colorization tutorial's) runs D on the fake pair, then the real one. Both
+    passes move D's BatchNorm running statistics (train mode, momentum 0.1), so the order decides them: after
+    one D loss they must equal D fed (A, G(A)) then (A, B) by hand, and differ from the real-first order."""
+    import copy
+
+    torch.manual_seed(0)
+    g = Shift(0.3) if space == "rgb" else ShiftLab(0.3)
+    channels = 6 if space == "rgb" else 3
+    d = PatchDiscriminator(channels, ndf=4, n_layers=2)
+    model = Pix2Pix(g, d, color_space=space, init_std=0.02, metrics=False)
+    fresh = copy.deepcopy(model.discriminator)
+    a = torch.rand(2, 3 if space == "rgb" else 1, 32, 32) * 2 - 1
+    b = torch.rand(2, 3 if space == "rgb" else 2, 32, 32) * 2 - 1
+    batch = {"A": a, "B": b}
+    out = model.generate(batch)
+    model.discriminator_loss(batch, out)
+
+    def stats(net):
+        return [(m.running_mean.clone(), m.running_var.clone()) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    fake_first, real_first = copy.deepcopy(fresh), copy.deepcopy(fresh)
+    with torch.no_grad():
+        fake_first(torch.cat([a, out["fake"]], 1))
+        fake_first(torch.cat([a, b], 1))
+        real_first(torch.cat([a, b], 1))
+        real_first(torch.cat([a, out["fake"]], 1))
+    got, want, other = stats(model.discriminator), stats(fake_first), stats(real_first)
+    assert len(got) == 2  # n_layers=2: two BatchNorm layers (the first conv has none)
+    for (gm, gv), (wm, wv), (om, ov) in zip(got, want, other):
+        torch.testing.assert_close(gm, wm, rtol=0, atol=1e-7)
+        torch.testing.assert_close(gv, wv, rtol=0, atol=1e-7)
+        assert max((gm - om).abs().max(), (gv - ov).abs().max()) > 1e-5  # the order shows in the statistics

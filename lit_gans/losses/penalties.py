@@ -19,7 +19,7 @@ def gradient_penalty(
 
     ``x_hat`` interpolates real and fake with one alpha ~ U[0, 1] **per sample**, and the norm is taken
     over all of a sample's dimensions (flattened), not over dim 1 only (a known bug of popular repos,
-    PITFALLS.md 1.13). ``create_graph=True`` so the penalty's own gradient reaches the critic; it uses
+    eriklindernoren/PyTorch-GAN#20). ``create_graph=True`` so the penalty's own gradient reaches the critic; it uses
     ``torch.autograd.grad`` out of place, which is DDP-safe (pytorch #63812). Computed in fp32.
     ``weight`` defaults to lambda = 10 (Gulrajani et al. 2017; ProGAN config.py uses the same).
     ``target`` 1.0 is the paper's; ProGAN's official ``wgan_target`` is 1.0 too.

@@ -33,9 +33,10 @@ Design notes:
 * KID draws its random subsets inside a forked RNG seeded with ``kid_seed``: the value is reproducible
   and the training RNG stream (resume-exactness) is not touched.
 * Inputs are checked to be float images in [0, 1] (``lit_gans.utils.images.check_unit_range``; one host
-  read per batch, evaluation code only). Map generator outputs with ``to_unit_range`` first.
+  read per batch, evaluation code only). NaN or inf images or features (a diverged generator) raise
+  ``NonFiniteImagesError`` with the fix, instead of reaching FID's matrix square root (a LAPACK crash). Map generator outputs with ``to_unit_range`` first.
 * Under DDP, Lightning's ``DistributedSampler`` pads the last validation batch with repeated samples
-  (PITFALLS.md 1.11), so a few real (and the matching fake) images may be counted twice when the
+  (Lightning's ``DistributedSampler`` docs, ``drop_last=False``), so a few real (and the matching fake) images may be counted twice when the
   reference size is not a multiple of the world size; the count in the name is the one actually used.
 """
 
@@ -54,7 +55,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from lit_gans.metrics.digit_classifier import DigitClassifier, freeze, load_digit_classifier
 from lit_gans.metrics.inception import InceptionFeatures
-from lit_gans.utils.images import check_unit_range
+from lit_gans.utils.images import check_finite, check_unit_range
 
 FeatureKind = Literal["digits", "mnist", "inception"]
 FEATURE_TAGS = {"digits": "digitscnn", "mnist": "mnistcnn", "inception": "inception"}
@@ -228,7 +229,9 @@ class GenerationMetrics:
             got = getattr(images, "shape", type(images))
             raise ValueError(f"GenerationMetrics.{name}: expected a [B, C, H, W] tensor, got {got}")
         if self.check_range:
-            check_unit_range(images, name=f"GenerationMetrics.{name}")
+            check_unit_range(images, name=f"GenerationMetrics.{name}")  # also refuses NaN / inf
+        else:
+            check_finite(images, name=f"GenerationMetrics.{name}")  # NaN would reach FID's sqrtm (LAPACK crash)
         return images.to(self.device).float().clamp(0.0, 1.0)
 
     def _features(self, images: Tensor, want_logits: bool) -> tuple[Tensor, Optional[Tensor]]:
@@ -244,6 +247,7 @@ class GenerationMetrics:
             if want_logits:
                 self.classifier.eval()
                 logits = self.classifier(images).float()
+        check_finite(features, name=f"GenerationMetrics: features of {self.feature_tag}")
         return features, logits
 
     # ------------------------------------------------------------------------------------------- update

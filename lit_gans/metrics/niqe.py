@@ -40,9 +40,12 @@ from scipy.ndimage import correlate
 from scipy.special import gamma as gamma_fn
 from torch import Tensor
 
+from lit_gans.utils.images import NonFiniteImagesError
+
 NIQE_PACKAGE = "basicsr"
 NIQE_PARAMS_FILE = ("metrics", "niqe_pris_params.npz")  # inside the installed basicsr package
 BLOCK_SIZE = 96  # niqe_release computequality(im, blocksizerow=96, blocksizecol=96, ...)
+MSCN_ZERO = 1e-6  # |MSCN| below this is rounding noise of a flat region, set to 0 (see niqe_features)
 WINDOW_SIZE, WINDOW_SIGMA = 7, 7.0 / 6.0  # computefeature/computequality: fspecial('gaussian', 7, 7/6)
 
 HOW_TO_GET_PARAMS = (
@@ -175,6 +178,10 @@ def niqe_features(y: np.ndarray, block_size: int = BLOCK_SIZE) -> np.ndarray:
         mu = correlate(img, window, mode="nearest")
         sigma = np.sqrt(np.abs(correlate(img * img, window, mode="nearest") - mu * mu))
         mscn = (img - mu) / (sigma + 1.0)  # paper Eq. 1 (C = 1)
+        # In a flat region img - mu is float64 rounding noise (about 1e-14) instead of 0, and the AGGD fit splits
+        # values by sign, so that noise alone changes the features (rocket at JPEG quality 20: 10.973 instead of
+        # BasicSR's 10.283). A real MSCN coefficient of an 8-bit image is far above 1e-6: zero the noise.
+        mscn[np.abs(mscn) < MSCN_ZERO] = 0.0
         out.append(_block_features(mscn, block_size // scale, block_size // scale))
         if scale == 1:
             img = imresize_matlab(img, 0.5)
@@ -214,7 +221,6 @@ def niqe(
     [0, 1], which is first rounded to 8 bits as a saved PNG would be. ``params``: path of the pristine
     model (default: BasicSR's file, see the module docstring). ``crop_border``: pixels dropped on each side.
     """
-    mu_p, cov_p = load_niqe_params(None if params is None else str(params))
     if isinstance(image, Tensor):
         t = image.detach().float().cpu()
         if t.dim() == 4:
@@ -232,6 +238,12 @@ def niqe(
         y = arr
     else:
         raise ValueError(f"niqe: expected [H, W, 3] or [H, W], got shape {arr.shape}")
+    if not np.isfinite(y).all():
+        raise NonFiniteImagesError(
+            "niqe: the image holds NaN or inf: the model that made it diverged (or its checkpoint holds non-finite "
+            "weights); evaluate an earlier checkpoint, or lower the learning rate and train again"
+        )
+    mu_p, cov_p = load_niqe_params(None if params is None else str(params))
     if crop_border:
         y = y[crop_border:-crop_border, crop_border:-crop_border]
     return niqe_from_features(niqe_features(y), mu_p, cov_p)

@@ -8,7 +8,7 @@
 * Everything in fp32 with autocast off.
 * DDP: one value per image is kept with its dataset index ("cat" states gathered across ranks);
   ``compute`` drops repeated indices, so the samples that ``DistributedSampler`` pads to even out the
-  ranks are not counted twice (PITFALLS.md 1.11).
+  ranks are not counted twice (pytorch/pytorch#25162, Lightning-AI/pytorch-lightning#4732).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ The protocol (SRGAN Sec. 3.1, ESRGAN Sec. 4.1, EDSR, RCAN, BasicSR ``basicsr/met
 
 Everything runs in fp32 with autocast off. :class:`SRMetrics` keeps per-image values with the sample
 index and drops duplicates before averaging, so the padding that ``DistributedSampler`` adds under DDP
-(PITFALLS.md 1.11) does not count an image twice.
+(pytorch/pytorch#25162) does not count an image twice.
 
 :func:`imresize_bicubic` is MATLAB's ``imresize(x, 1/s, 'bicubic')`` (antialiased, cubic a = -0.5,
 symmetric borders): the degradation that made DIV2K's ``LR_bicubic`` and the LR images of Set5/Set14/
@@ -197,7 +197,7 @@ def build_lpips(net: str = "alex") -> Metric:
     """torchmetrics LPIPS (inputs in [0, 1]); a clear error when its backbone weights cannot be had.
 
     torchmetrics ships the linear heads but takes the AlexNet/VGG/SqueezeNet backbone from torchvision's
-    download cache (OFFLINE.md 1), so offline it needs that file placed in the cache beforehand.
+    download cache (torchmetrics' LPIPS loads torchvision's AlexNet in its constructor), so offline it needs that file placed in the cache beforehand.
     """
     try:
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity

@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from lit_gans.utils.images import check_finite
+
 PATCH_SIZE = 7  # official nhood_size
 PATCHES_PER_IMAGE = 128  # official nhoods_per_image
 DIR_REPEATS = 4  # official dir_repeats
@@ -190,6 +192,7 @@ class SlicedWassersteinDistance(Metric):
     def update(self, images: Tensor, real: bool) -> None:  # type: ignore[override]
         if images.dim() != 4 or images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"SlicedWassersteinDistance(resolution={self.resolution}) got images of shape {tuple(images.shape)}")
+        check_finite(images, name=f"SlicedWassersteinDistance.update({'real' if real else 'generated'})")
         pyramid = laplacian_pyramid(to_uint8_levels(images), len(self.resolutions))
         for i, level in enumerate(pyramid):
             cy, cx = random_patch_centers(level.shape[0], self.patches_per_image, level.shape[2], level.shape[3], self.patch_size, self._generator)

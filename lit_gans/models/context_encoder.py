@@ -21,7 +21,7 @@ Optimisation: Adam, beta1 0.5 (train.lua ``beta1``), D lr 2e-4 (``lr``) and G lr
 Deviations from the official code, on purpose:
 
 * the G step runs D again on the prediction (after D's update), the project's canonical order
-  (PITFALLS.md 1.15); train.lua reuses ``netD.output`` of the fake pass computed before D's update;
+  (reusing a stale D output fails with "modified by an inplace operation", leftthomas/SRGAN#84); train.lua reuses ``netD.output`` of the fake pass computed before D's update;
 * the official code logs the plain MSE as ``Err_G_L2`` but back-propagates the weighted one; here the
   logged ``g_rec`` is the weighted loss that is optimised.
 """
@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
 from lit_gans.metrics.masked import MaskedImageMetrics
@@ -87,15 +88,15 @@ class ContextEncoder(GANModule):
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         for attr in ("image_size", "output"):
             if not hasattr(generator, attr):
-                raise ValueError(f"{type(generator).__name__} has no `{attr}` attribute; ContextEncoder needs it")
+                raise ConfigError(f"{type(generator).__name__} has no `{attr}` attribute; ContextEncoder needs it")
         if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
-            raise ValueError(f"gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
+            raise ConfigError(f"gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
         self.generator, self.discriminator = generator, discriminator
         self.image_size, self.output = generator.image_size, generator.output
         self.region = self.image_size // 2 if self.output == "center" else self.image_size
         d_size = getattr(discriminator, "image_size", self.region)
         if d_size != self.region:
-            raise ValueError(
+            raise ConfigError(
                 f"the discriminator judges {d_size} px regions but the generator predicts {self.region} px "
                 f"({'the center patch' if self.output == 'center' else 'the whole image'}); set the discriminator's "
                 f"image_size to {self.region}"
@@ -165,19 +166,19 @@ class ContextEncoder(GANModule):
             return
         size = getattr(dm, "image_size", self.image_size)
         if size != self.image_size:
-            raise ValueError(
+            raise ConfigError(
                 f"the generator takes {self.image_size} px inputs but the datamodule makes {size} px crops; set "
                 f"--data.init_args.image_size={self.image_size} or the networks' image_size"
             )
         if self.output == "center":
             if getattr(dm, "mask", "center") != "center":
-                raise ValueError(
+                raise ConfigError(
                     f"mask '{dm.mask}' needs a whole-image generator: the center model only predicts the center patch. "
                     "Set the generator's output: image and the discriminator's image_size to the image size "
                     "(experiments/context_encoder_embedded_random_region.yaml), or use --data.init_args.mask=center"
                 )
             if stage == "predict" and getattr(dm, "predict_mask_root", None):
-                raise ValueError(
+                raise ConfigError(
                     "mask files (--data.init_args.predict_mask_root) need a model trained with output: image; this "
                     "model only fills the center hole (leave predict_mask_root unset)"
                 )

@@ -24,6 +24,7 @@ and (D_A, D_B), 2e-4, betas (0.5, 0.999) (Sec. 4), 100 epochs constant + 100 of 
 from __future__ import annotations
 
 import copy
+import math
 import itertools
 from functools import partial
 from typing import Any, Callable, Iterable, Literal, Optional
@@ -32,11 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError, DataError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
-from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.utils.images import check_finite, image_grid, to_unit_range
 from lit_gans.utils.tiling import tiled_apply
 from lit_gans.utils.weights import load_weights_into
 
@@ -166,9 +168,9 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["generator", "discriminator", "generator_ba", "discriminator_a"])
         if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
-            raise ValueError(f"CycleGAN gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
+            raise ConfigError(f"CycleGAN gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
         if lambda_identity > 0 and getattr(generator, "in_channels", 3) != getattr(generator, "out_channels", 3):
-            raise ValueError("the identity loss needs in_channels == out_channels (junyanz asserts it); set lambda_identity: 0")
+            raise ConfigError("the identity loss needs in_channels == out_channels (junyanz asserts it); set lambda_identity: 0")
         self.generator = generator
         self.generator_ba = generator_ba if generator_ba is not None else copy.deepcopy(generator)
         self.discriminator = discriminator
@@ -177,7 +179,7 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
             for net in (self.generator, self.generator_ba, self.discriminator, self.discriminator_a):
                 init_weights(net, init_std)
         if generator_weights is not None:  # after the initialisation: a checkpoint or an official release
-            load_weights_into(self.generator, generator_weights)
+            load_weights_into(self.generator, generator_weights, option="--model.init_args.generator_weights")
         self.lambda_a, self.lambda_b, self.lambda_identity = lambda_a, lambda_b, lambda_identity
         self.gan_loss = gan_loss
         self.d_loss_fn, self.g_loss_fn = GAN_LOSSES[gan_loss]
@@ -239,14 +241,37 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
         for name in ("generator", "generator_ba"):
             want = getattr(getattr(self, name), "in_channels", None)
             if channels is not None and want is not None and want != channels:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} takes in_channels={want} but the datamodule gives channels={channels}; "
                     f"set --data.init_args.channels={want} or the networks' in_channels/out_channels={channels}"
                 )
+        if stage == "predict":
+            self._check_predict_sizes()
         if stage in ("fit", "validate"):
             self._fetch_sample_inputs()
             if self.metrics_kind == "fid" and not self._eval:
                 self._eval = self._make_fid()
+
+    def _check_predict_sizes(self) -> None:
+        """Refuse, naming the file, a prediction input smaller than the generator's minimum side (a 1x1 image
+        otherwise dies in reflection padding without a file name). Header reads only, after the datamodule's setup."""
+        net = self.generator if self.predict_direction == "AtoB" else self.generator_ba
+        min_side = getattr(net, "min_input_side", None)
+        trainer = getattr(self, "_trainer", None)
+        files = getattr(getattr(getattr(trainer, "datamodule", None), "predict_set", None), "files", None)
+        if not min_side or not files:
+            return
+        from PIL import Image
+
+        for path in files:
+            with Image.open(path) as im:
+                w, h = im.size
+            if min(w, h) < min_side:
+                raise DataError(
+                    f"{path} is {w}x{h}: the {type(net).__name__} needs images of at least {min_side}x{min_side} "
+                    f"pixels (its reflection padding and {int(math.log2(min_side - 1))} stride-2 convolutions); "
+                    "remove the file or upscale it"
+                )
 
     def _make_fid(self) -> dict[str, Any]:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -282,6 +307,8 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
         self.log_dict(logs, on_epoch=True, sync_dist=True, batch_size=real_a.shape[0])
         if self._eval:
             fid_b, fid_a = self._eval["fid_b"].to(self.device), self._eval["fid_a"].to(self.device)
+            check_finite(fake_b, "CycleGAN validation: G(A)")  # NaN would reach FID's sqrtm (a LAPACK crash)
+            check_finite(fake_a, "CycleGAN validation: F(B)")
             fid_b.update(to_unit_range(real_b), real=True)
             fid_b.update(to_unit_range(fake_b), real=False)
             fid_a.update(to_unit_range(real_a), real=True)

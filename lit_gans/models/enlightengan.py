@@ -37,6 +37,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.perceptual import self_feature_preserving_loss, sfp_vgg
 from lit_gans.models.base import GANModule, StepLogs
@@ -50,7 +51,7 @@ from lit_gans.utils.weights import load_weights_into
 
 def _gan_pair(kind: GanLoss):  # noqa: ANN202
     if kind not in GAN_LOSSES:
-        raise ValueError(f"unknown GAN loss {kind!r}; one of {sorted(GAN_LOSSES)}")
+        raise ConfigError(f"unknown GAN loss {kind!r}; one of {sorted(GAN_LOSSES)}")
     return GAN_LOSSES[kind]
 
 
@@ -116,7 +117,7 @@ class EnlightenGAN(UnpairedTranslationMixin, GANModule):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["generator", "discriminator", "discriminator_local"])
         if n_patches < 0 or patch_size < 1:
-            raise ValueError(f"n_patches must be >= 0 and patch_size >= 1, got {n_patches}, {patch_size}")
+            raise ConfigError(f"n_patches must be >= 0 and patch_size >= 1, got {n_patches}, {patch_size}")
         self.generator, self.discriminator, self.discriminator_local = generator, discriminator, discriminator_local
         if init_std is not None:
             for net in (generator, discriminator, discriminator_local):
@@ -127,7 +128,7 @@ class EnlightenGAN(UnpairedTranslationMixin, GANModule):
         self.d_local_fn, self.g_local_fn = _gan_pair(local_gan_loss)
         self.sfp_weight, self.sfp_on_patches = sfp_weight, sfp_on_patches
         if generator_weights is not None:  # after the initialisation: a checkpoint or the official release
-            load_weights_into(self.generator, generator_weights)
+            load_weights_into(self.generator, generator_weights, option="--model.init_args.generator_weights")
         # frozen VGG16, built for training only (setup("fit") or the first generator loss), so prediction
         # needs no VGG weights; never in state_dict/checkpoints nor in an optimizer (parameters are listed)
         self.vgg_weights, self.vgg_input_norm, self.vgg_dtype = vgg_weights, vgg_input_norm, vgg_dtype
@@ -221,7 +222,7 @@ class EnlightenGAN(UnpairedTranslationMixin, GANModule):
         crop = getattr(dm, "crop_size", None)
         if stage == "fit" and self.n_patches and crop is not None and getattr(dm, "preprocess", "crop") != "none":
             if self.patch_size > crop:
-                raise ValueError(
+                raise ConfigError(
                     f"patch_size={self.patch_size} is larger than the training crop {crop}; "
                     f"lower --model.init_args.patch_size or raise --data.init_args.crop_size"
                 )

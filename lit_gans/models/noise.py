@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
@@ -65,9 +66,9 @@ class NoiseGAN(GANModule):
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
         if gan_loss not in GAN_LOSSES:
-            raise ValueError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
+            raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         if not hasattr(generator, "latent_dim"):
-            raise ValueError(f"{type(generator).__name__} has no `latent_dim` attribute; NoiseGAN needs it to draw z")
+            raise ConfigError(f"{type(generator).__name__} has no `latent_dim` attribute; NoiseGAN needs it to draw z")
         self.generator, self.discriminator = generator, discriminator
         self.gan_loss, self.gp_weight, self.weight_clip = gan_loss, gp_weight, weight_clip
         self.num_classes = num_classes
@@ -140,12 +141,12 @@ class NoiseGAN(GANModule):
             if want is None and hasattr(g, "shape"):
                 want = g.shape[0] if attr == "out_channels" else g.shape[1]
             if want is not None and have is not None and want != have:
-                raise ValueError(
+                raise ConfigError(
                     f"the generator makes {option}={want} but the datamodule gives {option}={have}; set "
                     f"--data.init_args.{data_attr}={want} or the generator's {attr}={have} (and the discriminator's)"
                 )
         if self.num_classes and dm is not None and getattr(dm, "num_classes", self.num_classes) != self.num_classes:
-            raise ValueError(f"model num_classes={self.num_classes} but the datamodule has {dm.num_classes} classes")
+            raise ConfigError(f"model num_classes={self.num_classes} but the datamodule has {dm.num_classes} classes")
         if stage in ("fit", "validate", "test"):
             self._get_metrics()  # here, not in the validation loop: a missing classifier is trained with grad enabled
 
@@ -263,7 +264,7 @@ class WGANGP(NoiseGAN):
         super().__init__(generator, discriminator, gan_loss=gan_loss, gp_weight=gp_weight, n_critic=n_critic, **kwargs)
         for m in discriminator.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                raise ValueError(
+                raise ConfigError(
                     "WGAN-GP critic must not use batch norm (the penalty is per sample; Gulrajani et al. 2017 Sec. 4): "
                     "set the discriminator's norm to 'layer' or 'none'"
                 )
@@ -284,5 +285,5 @@ class ConditionalGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, num_classes: int = 10, gan_loss: GanLoss = "vanilla", num_sample_images: int = 100, **kwargs: Any) -> None:
         if num_classes < 2:
-            raise ValueError(f"ConditionalGAN needs num_classes >= 2, got {num_classes}")
+            raise ConfigError(f"ConditionalGAN needs num_classes >= 2, got {num_classes}")
         super().__init__(generator, discriminator, gan_loss=gan_loss, num_classes=num_classes, num_sample_images=num_sample_images, **kwargs)

@@ -18,7 +18,9 @@ Objective (paper Eq. 4, junyanz ``backward_D`` / ``backward_G``), with x the inp
   junyanz ``--lambda_L1 100``).
 * D sees the concatenation (input, output) (Sec. 2.1, conditional D); junyanz concatenates (A, B) on
   channels; the tutorial (L, ab).
-* Update order: D then G on the same G(x) (junyanz ``optimize_parameters``), the GANModule default.
+* Update order: D then G on the same G(x) (junyanz ``optimize_parameters``), the GANModule default. Inside
+  the D step the fake pair goes through D before the real one (junyanz ``backward_D``, the tutorial's
+  ``backward_D``), so D's BatchNorm running statistics match the official ones.
 * Adam 2e-4, betas (0.5, 0.999) for both (Sec. 3.3); init N(0, 0.02) (junyanz ``init_type normal``); LR
   constant for 100 epochs then linear decay to 0 over 100 (junyanz ``--n_epochs 100 --n_epochs_decay 100``,
   ``LinearDecay`` in the YAML); batch 1 (Sec. 3.3 / junyanz).
@@ -36,8 +38,8 @@ Inference (``inference_mode``), for validation, samples and prediction:
 Prediction: Pix2Pix pads the input to the generator's ``input_multiple`` (reflect) and crops back, so any
 size works (``lit_gans.utils.padding``). Colorization predicts ab at ``predict_size`` (the training size) from
 the resized image's L, resizes ab bilinearly to the input's size and recombines it with the input's own
-full-resolution L (seed 002's recipe; the tutorial's ``infer.py`` fed the R channel instead of L, see
-REFERENCE.md).
+full-resolution L (seed 002's recipe; the tutorial's ``infer.py`` fed the R channel, ``ToTensor(img)[:1] * 2 - 1``, instead
+of L).
 
 Metrics (validation/test; ``lit_gans.metrics.paired``): PSNR and SSIM on RGB in [0, 1] (torchmetrics), and
 ``ab_l1`` for colorization (with ``ab_l1_gray``, the same for ab = 0, the gray baseline); fp32; per image
@@ -58,6 +60,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.paired import PairedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
@@ -115,9 +118,9 @@ class PairedTranslationMixin:
 
     def _init_paired(self, color_space: ColorSpace, inference_mode: InferenceMode, predict_size: int, num_sample_images: int, metrics: bool) -> None:
         if color_space not in ("rgb", "lab"):
-            raise ValueError(f"color_space must be 'rgb' or 'lab', got {color_space!r}")
+            raise ConfigError(f"color_space must be 'rgb' or 'lab', got {color_space!r}")
         if inference_mode not in ("paper", "eval"):
-            raise ValueError(f"inference_mode must be 'paper' or 'eval', got {inference_mode!r}")
+            raise ConfigError(f"inference_mode must be 'paper' or 'eval', got {inference_mode!r}")
         self.color_space, self.inference_mode = color_space, inference_mode
         self.predict_size, self.num_sample_images = predict_size, num_sample_images
         self.val_metrics = PairedImageMetrics() if metrics else None
@@ -147,7 +150,7 @@ class PairedTranslationMixin:
         dm = getattr(trainer, "datamodule", None) if trainer is not None else None
         expected = getattr(dm, "color_space", None)
         if expected is not None and expected != self.color_space:
-            raise ValueError(
+            raise ConfigError(
                 f"the datamodule {type(dm).__name__} makes {expected!r} batches but the model has color_space="
                 f"{self.color_space!r}; set --model.init_args.color_space={expected}"
             )
@@ -279,7 +282,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
         if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
-            raise ValueError(f"Pix2Pix gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
+            raise ConfigError(f"Pix2Pix gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
         self.generator, self.discriminator = generator, discriminator
         d_in = getattr(discriminator, "in_channels", None)
         g_io = (getattr(generator, "in_channels", None), getattr(generator, "out_channels", None))
@@ -287,7 +290,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
             first = next((m for m in discriminator.modules() if isinstance(m, nn.Conv2d)), None)
             d_in = first.in_channels if first is not None else None
         if d_in is not None and None not in g_io and d_in != sum(g_io):
-            raise ValueError(
+            raise ConfigError(
                 f"the discriminator sees concat(input, output) = {g_io[0]} + {g_io[1]} = {sum(g_io)} channels but "
                 f"takes {d_in}; set the discriminator's in_channels to {sum(g_io)}"
             )
@@ -308,8 +311,10 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
 
     def discriminator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
         a, b, fake = batch["A"], batch["B"], out["fake"].detach()
-        real_logits = self.discriminator(torch.cat([a, b], dim=1))
+        # Fake pair first, then the real one (junyanz ``backward_D``; the tutorial's ``backward_D`` likewise): in
+        # train mode each forward moves D's BatchNorm running statistics, so the order decides their values.
         fake_logits = self.discriminator(torch.cat([a, fake], dim=1))
+        real_logits = self.discriminator(torch.cat([a, b], dim=1))
         loss = self.d_loss_weight * self.d_loss_fn(real_logits, fake_logits)
         return loss, {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
 
@@ -374,7 +379,7 @@ class GeneratorPretraining(PairedTranslationMixin, L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["generator", "optimizer", "scheduler"])
         if loss not in ("l1", "mse"):
-            raise ValueError(f"loss must be 'l1' or 'mse', got {loss!r}")
+            raise ConfigError(f"loss must be 'l1' or 'mse', got {loss!r}")
         self.generator = generator
         self.loss = loss
         self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval

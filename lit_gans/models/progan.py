@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.losses.adversarial import d_wgan, g_wgan
 from lit_gans.losses.penalties import drift_penalty, gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
@@ -96,22 +97,22 @@ class ProGANSchedule:
         """Clear errors for a schedule that cannot drive a ``resolution`` px run."""
         s = self.start_resolution
         if s < 4 or s & (s - 1) or s > resolution:
-            raise ValueError(f"{option}.start_resolution={s} must be a power of two in [4, {resolution}] (the final resolution)")
+            raise ConfigError(f"{option}.start_resolution={s} must be a power of two in [4, {resolution}] (the final resolution)")
         if self.training_kimg < 0 or self.transition_kimg < 0:
-            raise ValueError(f"{option}: training_kimg and transition_kimg must be >= 0, got {self.training_kimg}, {self.transition_kimg}")
+            raise ConfigError(f"{option}: training_kimg and transition_kimg must be >= 0, got {self.training_kimg}, {self.transition_kimg}")
         for name in ("batch_size", "lr"):
             value = getattr(self, name)
             if isinstance(value, dict):
                 missing = [r for r in self.resolutions(resolution) if r not in value]
                 if missing:
-                    raise ValueError(
+                    raise ConfigError(
                         f"{option}.{name} has no entry for resolution(s) {missing}; the run trains "
                         f"{self.resolutions(resolution)}: add them (e.g. {name}: {{{', '.join(f'{r}: ...' for r in missing)}}}) "
                         f"or give one value for all resolutions"
                     )
         sizes = self.batch_size.values() if isinstance(self.batch_size, dict) else [self.batch_size]
         if any(int(b) < 1 for b in sizes):
-            raise ValueError(f"{option}.batch_size must be >= 1 everywhere, got {self.batch_size}")
+            raise ConfigError(f"{option}.batch_size must be >= 1 everywhere, got {self.batch_size}")
 
     def at(self, nimg: int, resolution: int) -> ScheduleState:
         """Official ``TrainingSchedule`` at ``nimg`` images, computed in whole images (no float drift)."""
@@ -193,15 +194,15 @@ class ProGAN(GANModule):
         schedule = schedule_config
         for attr in ("resolution", "num_stages", "latent_dim", "channels"):
             if not hasattr(generator, attr):
-                raise ValueError(f"ProGAN needs a growing generator with `{attr}` (lit_gans.networks.progan.ProGANGenerator), got {type(generator).__name__}")
+                raise ConfigError(f"ProGAN needs a growing generator with `{attr}` (lit_gans.networks.progan.ProGANGenerator), got {type(generator).__name__}")
         if getattr(discriminator, "resolution", generator.resolution) != generator.resolution or getattr(discriminator, "channels", generator.channels) != generator.channels:
-            raise ValueError(
+            raise ConfigError(
                 f"generator (resolution {generator.resolution}, channels {generator.channels}) and discriminator "
                 f"(resolution {discriminator.resolution}, channels {discriminator.channels}) must match: set both "
                 "networks' `resolution` and `channels` to the same values"
             )
         if self.n_critic != 1:
-            raise ValueError(f"ProGAN trains D and G once per batch (official D_repeats=1); got n_critic={self.n_critic}")
+            raise ConfigError(f"ProGAN trains D and G once per batch (official D_repeats=1); got n_critic={self.n_critic}")
         schedule.validate(generator.resolution)
         self.generator, self.discriminator, self.schedule = generator, discriminator, schedule
         self.resolution = generator.resolution
@@ -320,7 +321,7 @@ class ProGAN(GANModule):
         super().setup(stage)
         dm = self.trainer.datamodule if self._trainer is not None else None
         if dm is not None and stage == "fit" and not getattr(dm, "follows_progan_schedule", False):
-            raise ValueError(
+            raise ConfigError(
                 f"ProGAN trains with a batch size and an image resolution that follow its schedule; "
                 f"{type(dm).__name__} does not: use --data=datamodules.progan.ProGANDataModule "
                 "(source: folder | digits | mnist)"
@@ -330,7 +331,7 @@ class ProGAN(GANModule):
                 have = getattr(dm, attr, None)
                 want = getattr(self.generator, attr)
                 if have is not None and have != want:
-                    raise ValueError(
+                    raise ConfigError(
                         f"the networks work at {attr}={want} but the datamodule gives {attr}={have}; set "
                         f"--data.init_args.{attr}={want} or the generator's and discriminator's {attr}={have}"
                     )

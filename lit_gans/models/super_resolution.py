@@ -59,6 +59,7 @@ from lit_gans.networks.vgg import VGGFeatures
 from lit_gans.utils.ema import ema_update, make_ema
 from lit_gans.utils.images import image_grid
 from lit_gans.utils.tiling import tiled_apply
+from lit_gans.errors import ConfigError, MissingFileError
 from lit_gans.utils.weights import load_weights_into, save_atomic
 
 # SRGAN (Ledig et al. 2017)
@@ -100,7 +101,7 @@ class _SuperResolution:
     def _init_sr(self, generator: nn.Module, tile: int, tile_overlap: int, num_sample_images: int, lpips: bool) -> None:
         scale = getattr(generator, "scale", None)
         if scale is None:
-            raise ValueError(f"{type(generator).__name__} has no `scale` attribute; SR models need it")
+            raise ConfigError(f"{type(generator).__name__} has no `scale` attribute; SR models need it")
         self.scale = int(scale)
         self.tile, self.tile_overlap = tile, tile_overlap
         self.num_sample_images = num_sample_images
@@ -181,15 +182,15 @@ class _SuperResolution:
         crop = getattr(dm, "hr_crop", None)
         size = getattr(disc, "input_size", None)
         if crop is not None and size is not None and crop != size:
-            raise ValueError(
+            raise ConfigError(
                 f"the discriminator takes {size} px HR crops but the datamodule makes {crop} px crops; set "
                 f"--data.init_args.hr_crop={size} or the discriminator's input_size to {crop}"
             )
 
 
-def _load_generator(generator: nn.Module, path: Optional[str], ema: bool) -> None:
-    if path:
-        load_weights_into(generator, path, prefix="generator_ema." if ema else "generator.")
+def _load_generator(generator: nn.Module, path: Optional[str], ema: bool, param_key: Optional[str] = None) -> None:
+    if path:  # a missing stage-1 checkpoint: MissingFileError "run stage 1 first: lit-gans fit --config ..."
+        load_weights_into(generator, path, prefix="generator_ema." if ema else "generator.", param_key=param_key)
 
 
 # ----------------------------------------------------------------------------- PSNR-oriented pretraining
@@ -206,6 +207,9 @@ class SRPretrain(_SuperResolution, L.LightningModule):
         ema_decay: EMA of the generator (0.999 in BasicSR's RRDBNet PSNR options), used for validation,
             samples and prediction, saved as ``generator_ema.*``.
         generator_ckpt: initial generator weights (a lit_gans checkpoint or an official file).
+        generator_ckpt_key: for a BasicSR file holding both ``params`` and ``params_ema``, the one to load
+            (None: ``params_ema``, see ``lit_gans.utils.weights.BASICSR_PARAM_KEYS``; BasicSR's own default is
+            ``params``).
         tile: LR tile side for validation/prediction of large images (bounds device memory).
         tile_overlap: LR pixels of overlap between tiles (blended).
         num_sample_images: rows of the sample grid.
@@ -221,6 +225,7 @@ class SRPretrain(_SuperResolution, L.LightningModule):
         scheduler_interval: Literal["step", "epoch"] = "step",
         ema_decay: Optional[float] = None,
         generator_ckpt: Optional[str] = None,
+        generator_ckpt_key: Optional[Literal["params", "params_ema"]] = None,
         tile: int = 256,
         tile_overlap: int = 16,
         num_sample_images: int = 4,
@@ -229,14 +234,14 @@ class SRPretrain(_SuperResolution, L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["generator"])
         if pixel_loss not in ("mse", "l1"):
-            raise ValueError(f"pixel_loss must be 'mse' or 'l1', got {pixel_loss!r}")
+            raise ConfigError(f"pixel_loss must be 'mse' or 'l1', got {pixel_loss!r}")
         self.generator = generator
-        _load_generator(generator, generator_ckpt, ema=False)
+        _load_generator(generator, generator_ckpt, ema=False, param_key=generator_ckpt_key)
         self._init_sr(generator, tile, tile_overlap, num_sample_images, lpips)
         self.pixel_loss = pixel_loss
         self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+            raise ConfigError(f"ema_decay must be in (0, 1), got {ema_decay}")
         self.ema_decay = ema_decay
         if ema_decay is not None:
             self.generator_ema = make_ema(generator)
@@ -293,6 +298,8 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
             checkpoint, or an official file (``RRDB_ESRGAN_x4.pth``, ``RRDB_PSNR_x4.pth``, BasicSR ``params``).
         generator_ckpt_ema: take the pretraining checkpoint's EMA weights (``generator_ema.*``) instead of the
             raw ones (BasicSR loads ``params``, the raw weights, by default).
+        generator_ckpt_key: for a BasicSR file holding both ``params`` and ``params_ema``, the one to load
+            (None: ``params_ema``, see ``lit_gans.utils.weights.BASICSR_PARAM_KEYS``).
         pixel_loss: 'l1' or 'mse'.
         pixel_weight: weight of the pixel loss.
         perceptual_layer: VGG19 layer (``conv5_4`` = before ReLU, ``relu5_4`` = after).
@@ -313,6 +320,7 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
         discriminator: nn.Module,
         generator_ckpt: Optional[str] = None,
         generator_ckpt_ema: bool = False,
+        generator_ckpt_key: Optional[Literal["params", "params_ema"]] = None,
         pixel_loss: Literal["l1", "mse"] = "l1",
         pixel_weight: float = 0.0,
         perceptual_layer: str = "conv5_4",
@@ -332,9 +340,9 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         if gan_loss not in GAN_LOSSES:
-            raise ValueError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
+            raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         self.generator, self.discriminator = generator, discriminator
-        _load_generator(generator, generator_ckpt, generator_ckpt_ema)
+        _load_generator(generator, generator_ckpt, generator_ckpt_ema, generator_ckpt_key)
         self._init_sr(generator, tile, tile_overlap, num_sample_images, lpips)
         self.pixel_fn = F.l1_loss if pixel_loss == "l1" else F.mse_loss
         self.perceptual_fn = F.l1_loss if perceptual_loss == "l1" else F.mse_loss
@@ -465,7 +473,7 @@ def generator_state_dict(path: str, ema: bool = False) -> dict[str, Tensor]:
 
     file = Path(path).expanduser()
     if not file.is_file():
-        raise FileNotFoundError(f"{file} does not exist")
+        raise MissingFileError(f"{file} does not exist; pass the path of an existing checkpoint or weights file")
     obj = torch.load(file, map_location="cpu", weights_only=False)
     if isinstance(obj, dict) and "state_dict" in obj:
         prefix = "generator_ema." if ema else "generator."
@@ -486,7 +494,7 @@ def interpolate_weights(psnr: dict[str, Tensor], gan: dict[str, Tensor], alpha: 
     ``theta = (1 - alpha) * theta_PSNR + alpha * theta_GAN`` for every floating tensor; integer buffers
     (BatchNorm's ``num_batches_tracked``) are taken from the GAN model."""
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
     if set(psnr) != set(gan):
         diff = sorted(set(psnr) ^ set(gan))
         raise KeyError(f"the two generators have different layers (e.g. {diff[:5]}); they must be the same network")
@@ -494,7 +502,7 @@ def interpolate_weights(psnr: dict[str, Tensor], gan: dict[str, Tensor], alpha: 
     for key, theta_gan in gan.items():
         theta_psnr = psnr[key]
         if theta_psnr.shape != theta_gan.shape:
-            raise ValueError(f"{key}: shapes differ, {tuple(theta_psnr.shape)} vs {tuple(theta_gan.shape)}")
+            raise ConfigError(f"{key}: shapes differ, {tuple(theta_psnr.shape)} vs {tuple(theta_gan.shape)}")
         out[key] = (1 - alpha) * theta_psnr + alpha * theta_gan if theta_gan.is_floating_point() else theta_gan.clone()
     return out
 

@@ -21,7 +21,8 @@ Code-to-paper map:
   (``output='image'``, train_random.lua, which adds a ``ngf -> ngf`` layer at 128 px).
 * ``ContextEncoderDiscriminator``: train.lua's ``netD`` on the predicted region (64 px for the 128 px
   center model; the whole image for random masks), built like the encoder and ending in a 4x4 valid
-  conv to one logit (no Sigmoid: the loss is BCE-with-logits, PITFALLS.md 1.12).
+  conv to one logit (no Sigmoid: the loss is BCE-with-logits, which is safe under autocast, unlike
+  ``BCELoss``; PyTorch AMP docs).
 
 All convs have ``bias=False``: the official code creates biases but zeroes every conv bias before
 each forward (``m.bias:zero()`` at the top of ``fDx`` and ``fGx``), so they never act; the PyTorch port

@@ -17,7 +17,8 @@ rebuilds the same network, layer for layer, in plain PyTorch (fastai 2.x ``visio
   channels keep their sum except in the last block (halved);
 * a last PixelShuffle_ICNR up to the input resolution, a nearest resize to the input size if needed, the
   input concatenated (``last_cross``), a residual block (two 3x3 convs, ReLU inside and after the sum) and
-  a 1x1 conv to ``out_channels``. **No Tanh**: ``y_range=None`` (REFERENCE.md, Lab colorization).
+  a 1x1 conv to ``out_channels``. **No Tanh**: ``y_range=None`` (fastai's ``DynamicUnet`` default, which
+  the colorization tutorial keeps).
 
 Initialisation as fastai: kaiming-normal for the middle convs, the block convs and the residual block,
 ICNR (kaiming-normal sub-kernel repeated over the 4 sub-pixels) for the PixelShuffle convs, biases zero;
@@ -253,14 +254,20 @@ class DynamicUnet(nn.Module):
         then the last PixelShuffle_ICNR, ResizeToOrig, MergeLayer, ResBlock and the 1x1 head conv.
         """
         names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        has_g = any(k.startswith("net_G.") for k in state_dict)
         sd = {}
         for key, value in state_dict.items():
-            if key.startswith("net_D."):
+            # The tutorial's MainModel also holds net_D.* and its GANLoss buffers (GANcriterion.real_label /
+            # fake_label): only the generator's keys are taken.
+            if has_g and not key.startswith("net_G."):
                 continue
             for prefix in ("net_G.", "module."):
                 if key.startswith(prefix):
                     key = key[len(prefix):]
             sd[key] = value
+        foreign = [k for k in sd if not re.match(r"^layers\.\d+\.", k)]
+        if foreign or not sd:
+            raise KeyError(_describe_foreign_layout(sd))
         idx = lambda k: int(k.split(".")[1])  # noqa: E731
         block_ids = sorted({idx(k) for k in sd if ".shuf." in k})
         res_ids = {idx(k) for k in sd if ".convpath." in k}
@@ -292,3 +299,26 @@ class DynamicUnet(nn.Module):
             else:
                 raise KeyError(f"fastai DynamicUnet key without a counterpart here: {key!r}")
         return out
+
+
+def _describe_foreign_layout(sd: dict[str, Tensor]) -> str:
+    """What a state dict that is not a fastai DynamicUnet looks like, and what to load it into instead."""
+    keys = list(sd)
+    if any(k.startswith("model.model.") for k in keys):
+        return (
+            "this is a junyanz pytorch-CycleGAN-and-pix2pix U-Net generator (keys 'model.model.*', e.g. "
+            "latest_net_G.pth, or the colorization tutorial's baseline U-Net), not a fastai DynamicUnet: load it into "
+            "--model.init_args.generator.class_path lit_gans.networks.unet.UnetGenerator (with the file's "
+            "in_channels/out_channels/num_downs), not DynamicUnet"
+        )
+    if any(re.match(r"^model\.\d+\.", k) for k in keys):
+        return (
+            "this is a junyanz ResnetGenerator file (keys 'model.<i>.*', a CycleGAN/pix2pix latest_net_G.pth), not "
+            "a fastai DynamicUnet: use lit_gans.networks.resnet_generator.ResnetGenerator"
+        )
+    if any(k in ("params", "params_ema") for k in keys):
+        return "this is a BasicSR file ('params'/'params_ema'), a super-resolution network, not a fastai DynamicUnet"
+    return (
+        "expected a fastai DynamicUnet state dict (keys 'layers.<i>.*': the tutorial's saved net_G, e.g. "
+        f"res18-unet.pt, or its MainModel state dict with 'net_G.*' keys); first keys: {keys[:5]}"
+    )

@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+
 SQRT2 = math.sqrt(2.0)  # He gain for (leaky) ReLU, official ``get_weight(gain=np.sqrt(2))``
 
 
@@ -165,9 +167,11 @@ def downscale2d(x: Tensor, factor: int = 2) -> Tensor:
 def _stages(resolution: int) -> int:
     log2 = math.log2(resolution) if resolution > 0 else -1
     if resolution < 4 or log2 != int(log2):
-        raise ValueError(
-            f"ProGAN resolution={resolution} is not a power of two >= 4: set the generator's, the "
-            "discriminator's and the datamodule's `resolution` to 4, 8, 16, ..., 1024 (official networks.py asserts this)"
+        near = 2 ** max(2, round(log2)) if resolution > 0 else 4
+        raise ConfigError(
+            f"ProGAN resolution={resolution} is not a power of two >= 4 (official networks.py asserts this): set "
+            f"--model.init_args.generator.init_args.resolution, --model.init_args.discriminator.init_args.resolution "
+            f"and --data.init_args.resolution to a power of two, e.g. {near}"
         )
     return int(log2) - 1
 

@@ -122,6 +122,13 @@ class ResnetGenerator(nn.Module):
     def size_multiple(self) -> int:
         return 2**self.n_downsampling
 
+    @property
+    def min_input_side(self) -> int:
+        """Smallest input side this network runs on: the features after the stride-2 convs need 2 pixels per
+        side (reflection padding of 1 in each ResnetBlock, instance norm over more than one value), so
+        ``2 ** n_downsampling + 1`` (5 for the paper's network; the 7x7 stem's reflection padding needs 4)."""
+        return 2**self.n_downsampling + 1
+
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         m = self.size_multiple

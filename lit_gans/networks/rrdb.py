@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+
 _RESIDUAL_SCALE = 0.2  # ESRGAN Sec. 3.1 / BasicSR rrdbnet_arch.py ("we use 0.2 to scale the residual")
 _INIT_SCALE = 0.1  # ESRGAN Sec. 3.1 / BasicSR default_init_weights(..., 0.1) for the dense-block convs
 _SLOPE = 0.2  # LeakyReLU negative slope of both official codes
@@ -104,7 +106,10 @@ class RRDBNet(nn.Module):
     ) -> None:
         super().__init__()
         if scale not in (1, 2, 3, 4):
-            raise ValueError(f"RRDBNet supports scale 1, 2, 3 or 4, got scale={scale}")
+            raise ConfigError(
+                f"--model.init_args.generator.init_args.scale={scale}: RRDBNet supports scale 1, 2, 3 or 4 "
+                "(e.g. 4, ESRGAN's; the datamodule follows the generator's scale)"
+            )
         self.scale = scale
         # x2 / x1: BasicSR feeds a pixel-unshuffled input to the x4 network.
         self.unshuffle = {1: 4, 2: 2}.get(scale, 1)
@@ -142,14 +147,9 @@ class RRDBNet(nn.Module):
 
 
 def _unwrap(state_dict: Mapping, param_key: str | None) -> Mapping[str, Tensor]:
-    if param_key is not None:
-        if param_key not in state_dict:
-            raise KeyError(f"state dict has no '{param_key}' entry (top-level keys: {list(state_dict)[:8]})")
-        return state_dict[param_key]
-    for key in ("params_ema", "params"):  # BasicSR saves {'params': ...} and, with EMA, 'params_ema'
-        if key in state_dict and isinstance(state_dict[key], Mapping):
-            return state_dict[key]
-    return state_dict
+    from lit_gans.utils.weights import unwrap_param_key  # one rule for every BasicSR file (default params_ema)
+
+    return unwrap_param_key(state_dict, "state dict", param_key)
 
 
 _ESRGAN_RENAMES = {  # xinntao/ESRGAN RRDBNet_arch.py (2019 layout) -> BasicSR / this module
@@ -167,7 +167,7 @@ def convert_official_state_dict(state_dict: Mapping, param_key: str | None = Non
 
     * BasicSR (``conv_first``, ``body.*.rdb*``): a checkpoint ``{"params": sd}`` / ``{"params_ema": sd}``
       is unwrapped (``params_ema`` preferred when both exist, as Real-ESRGAN's inference does; pass
-      ``param_key`` to choose);
+      ``param_key`` to choose; ``lit_gans.utils.weights.BASICSR_PARAM_KEYS`` says why);
     * xinntao/ESRGAN ``RRDBNet_arch.py`` (``RRDB_trunk.<i>.RDB<k>.conv<j>``, ``trunk_conv``, ``upconv1/2``,
       ``HRconv``): the released ``RRDB_ESRGAN_x4.pth`` and ``RRDB_PSNR_x4.pth``;
     * the pre-2019 ESRGAN sequential layout (``model.0``, ``model.1.sub.<i>.RDB<k>.conv<j>.0``,

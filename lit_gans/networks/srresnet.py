@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+
 _NUM_FEAT = 64  # Fig. 4: k3n64s1 everywhere in the trunk
 _NUM_BLOCKS = 16  # Sec. 2.2: "B residual blocks"; B = 16 in Sec. 3.2 / Fig. 4
 
@@ -66,7 +68,10 @@ class SRResNet(nn.Module):
     ) -> None:
         super().__init__()
         if scale not in (2, 3, 4):
-            raise ValueError(f"SRResNet supports scale 2, 3 or 4, got scale={scale}")
+            raise ConfigError(
+                f"--model.init_args.generator.init_args.scale={scale}: SRResNet supports scale 2, 3 or 4 "
+                "(e.g. 4, the paper's; the datamodule follows the generator's scale)"
+            )
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(in_channels, num_feat, 9, 1, 4), nn.PReLU())
         self.body = nn.Sequential(*[_ResidualBlock(num_feat) for _ in range(num_blocks)])

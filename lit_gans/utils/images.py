@@ -11,6 +11,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from lit_gans.errors import UserError
+
+
+class NonFiniteImagesError(UserError, ValueError):
+    """Images (or their features) hold NaN or inf: the model that made them diverged. Raised by the metrics
+    before a linear-algebra routine (FID's matrix square root, NIQE's pseudo-inverse) meets them."""
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -29,17 +36,36 @@ def from_unit_range(x: Tensor) -> Tensor:
 
 
 def check_unit_range(x: Tensor, name: str = "images") -> Tensor:
-    """Raise if ``x`` is not a float tensor in [0, 1] (the metrics' input contract).
+    """Raise if ``x`` is not a float tensor in [0, 1] (metrics' input contract: torchmetrics' FID reads
+    [0, 1] floats with ``normalize=True``, torchmetrics issue #1244); NaN or inf raise ``NonFiniteImagesError``.
 
     This reads two values back to the host: call it in evaluation code, never in a training step.
     """
     if not x.dtype.is_floating_point:
         raise TypeError(f"{name}: expected a float tensor in [0, 1], got dtype {x.dtype}")
+    check_finite(x, name)
     lo, hi = float(x.min()), float(x.max())
     if lo < -1e-4 or hi > 1 + 1e-4:
         raise ValueError(
             f"{name}: expected values in [0, 1], got [{lo:.3f}, {hi:.3f}]; "
             "map generator outputs with lit_gans.utils.images.to_unit_range first"
+        )
+    return x
+
+
+def check_finite(x: Tensor, name: str = "images") -> Tensor:
+    """Raise :class:`NonFiniteImagesError` if ``x`` holds NaN or inf (one host read; evaluation code only).
+
+    ``check_unit_range`` alone lets NaN through (every comparison with NaN is false), and FID's ``sqrtm`` then
+    dies in LAPACK (``DGEBAL`` parameter error, a segfault on some builds) instead of saying what is wrong.
+    """
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise NonFiniteImagesError(
+            f"{name}: {bad} of {x.numel()} values are NaN or inf: the generator's output is not finite, so the model "
+            "diverged (or its checkpoint holds non-finite weights); evaluate an earlier checkpoint, or lower the "
+            "learning rate and train again"
         )
     return x
 

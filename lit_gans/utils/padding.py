@@ -1,7 +1,7 @@
 """Pad an image to a network's size multiple and crop the result back (predict on any size).
 
 A U-Net with ``n`` stride-2 downsamplings needs sides divisible by ``2**n`` (junyanz issues #186, #1142,
-#527: "Sizes of tensors must match" at test time on 700x1100 inputs; PITFALLS.md 1.3). The image is
+#527: "Sizes of tensors must match" at test time on 700x1100 inputs). The image is
 reflect-padded at the bottom and right to the next multiple, the network runs, and the output is cropped
 to the input's own size.
 

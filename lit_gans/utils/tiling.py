@@ -38,8 +38,8 @@ def tiled_apply(
 ) -> Tensor:
     """Apply an image-to-image ``fn`` to ``image`` [B, C, H, W] tile by tile.
 
-    The image stays where it is (CPU for large photos, PITFALLS.md 1.4: moving the whole image to the
-    GPU first defeats tiling); each ``tile`` x ``tile`` window (stride ``tile - overlap``) is moved to
+    The image stays where it is (CPU for large photos: moving the whole image to the GPU first defeats
+    tiling, xinntao/Real-ESRGAN#184); each ``tile`` x ``tile`` window (stride ``tile - overlap``) is moved to
     ``device``, processed, brought back and blended with weights that ramp linearly across the
     overlap, so seams are feathered. Output is [B, C', H*scale, W*scale]. When the image fits in one
     tile, the result equals ``fn(image)`` exactly.
