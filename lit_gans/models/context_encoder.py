@@ -149,7 +149,7 @@ class ContextEncoder(GANModule):
         d_real = self.discriminator(self.crop_region(batch["image"]))
         d_fake = self.discriminator(out["fake"].detach())
         loss = self.d_loss_fn(d_real, d_fake)
-        return loss, {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        return loss, {"d_loss": loss.detach(), "d_real_logit": d_real.detach().mean(), "d_fake_logit": d_fake.detach().mean()}
 
     def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
         fake = out["fake"]

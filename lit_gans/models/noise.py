@@ -99,7 +99,8 @@ class NoiseGAN(GANModule):
         real, fake, labels = batch["image"], out["fake"].detach(), out["labels"]
         d_real, d_fake = self.D(real, labels), self.D(fake, labels)
         loss = self.d_loss_fn(d_real, d_fake)
-        logs = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        kind = "critic" if self.gan_loss == "wgan" else "logit"  # what D outputs: a critic value or a logit
+        logs = {"d_loss": loss.detach(), f"d_real_{kind}": d_real.detach().mean(), f"d_fake_{kind}": d_fake.detach().mean()}
         if self.gan_loss == "wgan":
             logs["wasserstein"] = (d_real.detach().mean() - d_fake.detach().mean())
         if self.gp_weight:

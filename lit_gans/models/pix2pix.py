@@ -316,7 +316,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
         fake_logits = self.discriminator(torch.cat([a, fake], dim=1))
         real_logits = self.discriminator(torch.cat([a, b], dim=1))
         loss = self.d_loss_weight * self.d_loss_fn(real_logits, fake_logits)
-        return loss, {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        return loss, {"d_loss": loss.detach(), "d_real_logit": real_logits.detach().mean(), "d_fake_logit": fake_logits.detach().mean()}
 
     def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
         a, b, fake = batch["A"], batch["B"], out["fake"]

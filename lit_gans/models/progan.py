@@ -306,7 +306,7 @@ class ProGAN(GANModule):
         drift = drift_penalty(d_real, self.drift_weight)  # 0.001 * E[D(real)^2]
         loss = wasserstein + gp + drift
         logs = {
-            "d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),
+            "d_loss": loss.detach(), "d_real_critic": d_real.detach().mean(), "d_fake_critic": d_fake.detach().mean(),
             "wasserstein": -wasserstein.detach(), "gp": gp.detach(), "drift": drift.detach(),
         }
         return loss, logs

@@ -367,7 +367,7 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
         d_real = self.discriminator(batch["hr"])
         d_fake = self.discriminator(out["fake"].detach())
         loss = self.gan_factor * self.d_loss_fn(d_real, d_fake)
-        return loss, {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+        return loss, {"d_loss": loss.detach(), "d_real_logit": d_real.detach().mean(), "d_fake_logit": d_fake.detach().mean()}
 
     def perceptual(self, fake: Tensor, hr: Tensor) -> Tensor:
         with torch.no_grad():
