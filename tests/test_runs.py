@@ -408,3 +408,20 @@ def test_timer_checkpoint_saves_mid_epoch(tmp_path):
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert seen == [6]  # at g_iter 7's batch end the timer checkpoint of the step before is there (mid-epoch)
+
+
+def test_prediction_names_never_collide(tmp_path):
+    """photo.png and photo.jpg map to one name: both are written, the second as photo_2.png, and counted."""
+    import lightning as L
+
+    from lit_gans.callbacks import PredictionWriter
+
+    class Two(L.LightningModule):
+        def predict_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+            return {"images": batch[0], "names": ["photo"] * len(batch[0])}
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(2, 3, 8, 8)), batch_size=1)
+    writer = PredictionWriter(str(tmp_path / "out"))
+    L.Trainer(accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False).predict(Two(), loader)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "photo_2.png"]
+    assert writer.total == 2 and writer.renamed == [("photo", "photo_2")]
