@@ -283,6 +283,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         cache_images: keep decoded training images in each worker's memory (small datasets only).
         val_crop: center-crop validation HR images to this side (None: whole images).
         val_batch_size: validation batch size (1: images keep their own sizes; larger needs ``val_crop``).
+        test_roots: test-set folders that ``test`` measures, one table row each (e.g. ``[data/Set5, data/Set14,
+            data/BSD100, data/Urban100, data/Manga109]``, any layout of ``val_root``); unset: the validation set.
     """
 
     def __init__(
@@ -305,6 +307,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         cache_images: bool = False,
         val_crop: Optional[int] = None,
         val_batch_size: int = 1,
+        test_roots: Optional[list[str]] = None,
     ) -> None:
         super().__init__()
         if degradation != "bicubic":
@@ -320,6 +323,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.repeat = batch_size, num_workers, repeat
         self.cache_images = cache_images
         self.val_crop, self.val_batch_size = val_crop, val_batch_size
+        self.test_roots = list(test_roots) if test_roots else None
+        self.test_sets: Optional[list[Dataset]] = None
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
@@ -375,6 +380,29 @@ class SuperResolutionDataModule(L.LightningDataModule):
             raise ValueError(f"window {self.window} must be at least hr_crop {self.hr_crop}")
         return window
 
+    def _folder_pairs(self, root: str, option: str, s: int) -> list[tuple[Path, Optional[Path]]]:
+        hr, lr = find_test_layout(Path(root).expanduser(), s)
+        report_modes(hr, option)
+        if lr is None:
+            return [(p, None) for p in hr]
+        pairs = pair_files(hr, lr, s, f"test folder {root}")
+        check_pair_sizes(pairs, s)
+        return pairs  # type: ignore[return-value]
+
+    @staticmethod
+    def _check_eval_sizes(pairs: list[tuple[Path, Optional[Path]]], s: int) -> None:
+        min_side = 16 * s  # room for the border crop and SSIM's 11x11 window
+        for hr, _ in pairs:
+            w, h = _image_size(hr)
+            if min(w, h) < min_side:
+                raise DataError(f"{hr} is {w}x{h}; validation/test images must be at least {min_side} px at scale {s}")
+
+    def test_set_names(self) -> list[str]:
+        """One name per test dataloader (the folder names; the validation set when ``test_roots`` is unset)."""
+        if self.test_roots:
+            return [Path(r).expanduser().name or str(r) for r in self.test_roots]
+        return [Path(self.val_root).expanduser().name if self.val_root else "embedded held-out photos"]
+
     def _eval_pairs(self, s: int) -> Optional[list[tuple[Path, Optional[Path]]]]:
         if self.val_root is None:
             if self.root is not None:
@@ -400,14 +428,16 @@ class SuperResolutionDataModule(L.LightningDataModule):
             pairs = self._train_pairs(s)
             self.window_size = self._train_window(pairs, s)
             self.train_set = TrainWindows(pairs, s, self.window_size, self.repeat, self.cache_images)
-        if stage in ("fit", "validate", "test") and self.val_set is None:
+        if stage == "test" and self.test_roots and self.test_sets is None:
+            self.test_sets = []
+            for i, root in enumerate(self.test_roots):
+                pairs = self._folder_pairs(root, f"--data.init_args.test_roots[{i}] ({root})", s)
+                self._check_eval_sizes(pairs, s)
+                self.test_sets.append(EvalImages(pairs, s, self.val_crop))
+        elif stage in ("fit", "validate", "test") and self.val_set is None:
             pairs = self._eval_pairs(s)
             if pairs is not None:
-                min_side = 16 * s  # room for the border crop and SSIM's 11x11 window
-                for hr, _ in pairs:
-                    w, h = _image_size(hr)
-                    if min(w, h) < min_side:
-                        raise DataError(f"{hr} is {w}x{h}; validation images must be at least {min_side} px at scale {s}")
+                self._check_eval_sizes(pairs, s)
                 self.val_set = EvalImages(pairs, s, self.val_crop)
             elif stage in ("validate", "test"):
                 raise ValueError(f"`{stage}` needs --data.init_args.val_root (a test-set folder: {TEST_LAYOUTS})")
@@ -425,13 +455,17 @@ class SuperResolutionDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )
 
-    def _eval_loader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
+    def _eval_loader(self, dataset: Optional[Dataset] = None) -> DataLoader:
+        dataset = dataset if dataset is not None else self.val_set
+        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader() if self.val_set is not None else []  # type: ignore[return-value]
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> Any:
+        """One loader per test set (``test_roots``), else the validation set's."""
+        if self.test_sets:
+            return [self._eval_loader(d) for d in self.test_sets]
         return self._eval_loader()
 
     def predict_dataloader(self) -> DataLoader:
