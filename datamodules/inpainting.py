@@ -207,6 +207,9 @@ class InpaintingDataModule(L.LightningDataModule):
         val_crops: fixed crops per held-out image.
         cache_images: keep the resized images in memory in each worker (small datasets only).
         seed: seed of the validation crops and masks.
+        test_masks: mask kinds that ``test`` measures, one table row each (each image gets its own seeded mask,
+            so the table does not depend on the batch size or the number of processes). None: the center hole
+            (Context Encoder Table 1), plus the training ``mask`` when it is another kind.
     """
 
     def __init__(
@@ -231,6 +234,7 @@ class InpaintingDataModule(L.LightningDataModule):
         val_crops: int = 4,
         cache_images: bool = False,
         seed: int = 0,
+        test_masks: Optional[list[Literal["center", "random_block", "random_region", "files"]]] = None,
     ) -> None:
         super().__init__()
         if mask not in ("center", "random_block", "random_region", "files"):
@@ -248,6 +252,14 @@ class InpaintingDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.samples_per_epoch, self.val_crops, self.cache_images, self.seed = samples_per_epoch, val_crops, cache_images, seed
         self.channels = 3
+        default_masks = ["center"] + ([mask] if mask != "center" else [])
+        self.test_masks: list[str] = list(test_masks) if test_masks else default_masks
+        for kind in self.test_masks:
+            if kind not in ("center", "random_block", "random_region", "files") or (kind == "files" and not train_mask_root):
+                raise ValueError(
+                    f"--data.init_args.test_masks: {kind!r} is not center, random_block, random_region (or files with "
+                    "train_mask_root)"
+                )
         self.train_set = self.val_set = self.predict_set = None
         if mask == "center":
             self._check_center()
@@ -324,7 +336,27 @@ class InpaintingDataModule(L.LightningDataModule):
         return self._loader(self.val_set, False, self.batch_size) if self.val_set is not None else []
 
     def test_dataloader(self):  # noqa: ANN201
-        return self.val_dataloader()
+        """One loader per mask kind of ``test_masks`` (all over the held-out crops)."""
+        if self.val_set is None:
+            raise DataError("lit-gans test needs held-out images: set --data.init_args.val_root")
+        return [self._loader(self.val_set, False, self.batch_size) for _ in self.test_masks]
+
+    def test_set_names(self) -> list[str]:
+        where = Path(self.val_root).expanduser().name if self.val_root else "embedded_heldout"
+        return [f"{where}/{kind}" for kind in self.test_masks]
+
+    def test_mask(self, kind: str, index: Tensor, device: torch.device) -> Tensor:
+        """Per-image test masks: image ``i`` gets the mask its own seeded generator draws (``seed``, ``i``)."""
+        if kind == "center":
+            return center_mask(index.numel(), self.image_size, self.overlap, device)
+        masks = []
+        for i in index.tolist():
+            g = torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + 7_919 + int(i))
+            if kind == "random_block":
+                masks.append(random_block_mask(1, self.image_size, self.block_size, device, g))
+            else:
+                masks.append(random_region_mask(1, self.image_size, self.region_coverage, shared=True, device=device, generator=g))
+        return torch.cat(masks)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, False, 1)  # own-size images
@@ -356,6 +388,8 @@ class InpaintingDataModule(L.LightningDataModule):
                 image = self._flip(image)
             if mask is None:
                 mask = self.make_mask(image.shape[0], image.device)
+        elif trainer is not None and trainer.testing and self.test_masks[dataloader_idx] != "files":
+            mask = self.test_mask(self.test_masks[dataloader_idx], batch["index"], image.device)
         elif mask is None:
             g = None
             if self.mask != "center":

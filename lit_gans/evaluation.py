@@ -189,7 +189,7 @@ class EvaluationMixin:
             for k, v in row.items():
                 if k == "set" or not isinstance(v, (int, float)):
                     continue
-                logs[f"test/{k}" if single else f"test/{row['set']}/{k}"] = float(v)
+                logs[f"test/{k}" if single else f"test/{_key(str(row['set']))}/{k}"] = float(v)
         if logs:
             self.log_dict(logs, sync_dist=False)  # type: ignore[attr-defined]  (already reduced)
 
@@ -259,6 +259,11 @@ def _config_from_argv(argv: Sequence[str]) -> Optional[str]:
         if arg.startswith("--config="):
             return arg.split("=", 1)[1]
     return None
+
+
+def _key(name: str) -> str:
+    """A set name as part of a logged metric key (W&B / TensorBoard): letters, digits and ``_-./`` only."""
+    return "".join(c if c.isalnum() or c in "-_./" else "_" for c in name)
 
 
 def _safe(name: str) -> str:
