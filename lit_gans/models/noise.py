@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation import EvaluationMixin, generated_sample_ids
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
@@ -217,13 +217,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
         if real.shape[0] == 0:
             return
         n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
-        total = self.test_samples or n_real
-        ids, rows = [], []
-        for k in range(-(-total // n_real)):
-            sel = (index + k * n_real) < total
-            ids.append(index[sel] + k * n_real)
-            rows.append(torch.nonzero(sel).flatten())
-        ids_t, rows_t = torch.cat(ids), torch.cat(rows)
+        ids_t, rows_t = generated_sample_ids(index, n_real, self.test_samples or n_real)
         z = seeded_noise(ids_t.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
         fake_labels = labels[rows_t] if labels is not None else None
         fake = to_unit_range(self.G(z, fake_labels, self.sampling_generator))
