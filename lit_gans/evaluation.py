@@ -390,6 +390,8 @@ class TestReport(Callback):
         dirpath: parent folder of the result folders (default ``<run dir>/test``).
     """
 
+    __test__ = False  # not a pytest test class despite its name
+
     def __init__(self, num_examples: int = 8, dirpath: Optional[str] = None) -> None:
         if num_examples < 0:
             raise ValueError(f"TestReport: num_examples must be >= 0, got {num_examples}")

@@ -218,12 +218,13 @@ class NoiseGAN(EvaluationMixin, GANModule):
             return
         n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
         ids_t, rows_t = generated_sample_ids(index, n_real, self.test_samples or n_real)
-        z = seeded_noise(ids_t.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
         fake_labels = labels[rows_t] if labels is not None else None
-        fake = to_unit_range(self.G(z, fake_labels, self.sampling_generator))
         metrics.update_real(to_unit_range(real))
-        if fake.shape[0]:
-            metrics.update_fake(fake, labels=fake_labels)
+        if not ids_t.numel():  # test_samples below the test-set size: this batch's items stand for no sample
+            return
+        z = seeded_noise(ids_t.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
+        fake = to_unit_range(self.G(z, fake_labels, self.sampling_generator))
+        metrics.update_fake(fake, labels=fake_labels)
         first = ids_t < n_real  # the sample made from item i's own index: shown beside the real item i
         captions = [f"class {int(c)}" for c in fake_labels[first].tolist()] if fake_labels is not None else None
         self.add_test_examples(dataloader_idx, ids_t[first], {"generated": fake[first], "real (test set)": to_unit_range(real)[rows_t[first]]}, captions)

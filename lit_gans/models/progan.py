@@ -438,8 +438,10 @@ class ProGAN(EvaluationMixin, GANModule):
         real, index = to_unit_range(batch["image"][keep]), batch["index"][keep]
         n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
         ids, rows = generated_sample_ids(index, n_real, self.test_samples or n_real)
-        z = seeded_noise(ids.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
-        fake = self.generate_images(z)
+        fake = real[:0]
+        if ids.numel():
+            z = seeded_noise(ids.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
+            fake = self.generate_images(z)
         if self._metrics is not None:
             self._metrics.update_real(real)
             if fake.shape[0]:
