@@ -264,6 +264,21 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _config_of(trainer: L.Trainer) -> Optional[str]:
+    """The ``--config`` file(s) of a LightningCLI run (its SaveConfigCallback holds the parsed config), else from argv."""
+    from lightning.pytorch.cli import SaveConfigCallback
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, SaveConfigCallback):
+            try:
+                paths = cb.config.get("config")
+            except AttributeError:
+                paths = None
+            if paths:
+                return ", ".join(str(p) for p in paths)
+    return _config_from_argv(sys.argv)
+
+
 def _config_from_argv(argv: Sequence[str]) -> Optional[str]:
     for i, arg in enumerate(argv):
         if arg == "--config" and i + 1 < len(argv):
@@ -438,7 +453,7 @@ class TestReport(Callback):
         meta = {
             "experiment": base.name,
             "checkpoint": str(Path(ckpt).resolve()) if ckpt else None,
-            "config": _config_from_argv(sys.argv),
+            "config": _config_of(trainer),
             "model": f"{type(pl_module).__module__}.{type(pl_module).__name__}",
             "datamodule": f"{type(dm).__module__}.{type(dm).__name__}" if dm is not None else None,
             "data_sets": pl_module.test_set_names(),  # type: ignore[attr-defined]

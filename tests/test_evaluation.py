@@ -321,7 +321,7 @@ def test_progan_swd_and_fid(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- CLI and DDP
-def _cli_test(tmp_path: Path, devices: int, out: Path) -> dict:
+def _cli_test(tmp_path: Path, devices: int, out: Path, capsys=None) -> dict:  # noqa: ANN001
     args = [
         "test", "--config", str(ROOT / "experiments" / "cgan_digits.yaml"),
         "--trainer.accelerator=cpu", f"--trainer.devices={devices}", "--trainer.logger=false",
@@ -331,16 +331,29 @@ def _cli_test(tmp_path: Path, devices: int, out: Path) -> dict:
     ]
     if devices > 1:
         args.append("--trainer.strategy=ddp")
-    env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "lit_gans", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "| set |" in proc.stdout and "test results in" in proc.stdout  # the table is printed
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    if capsys is not None:  # one process: in this one (as `lit-gans` runs it)
+        from lit_gans.cli import cli_main
+
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            cli_main(args)
+        finally:
+            os.chdir(cwd)
+        stdout = capsys.readouterr().out
+    else:
+        env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        proc = subprocess.run([sys.executable, "-m", "lit_gans", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        stdout = proc.stdout
+    assert "| set |" in stdout and "test results in" in stdout  # the table is printed
     (folder,) = list(out.iterdir())
     return json.loads((folder / "results.json").read_text())
 
 
-def test_two_processes_give_the_table_of_one(tmp_path):
-    one = _cli_test(tmp_path / "one", 1, tmp_path / "one_out")
+def test_two_processes_give_the_table_of_one(tmp_path, capsys):
+    one = _cli_test(tmp_path / "one", 1, tmp_path / "one_out", capsys)
     two = _cli_test(tmp_path / "two", 2, tmp_path / "two_out")
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert one["config"].endswith("cgan_digits.yaml")
