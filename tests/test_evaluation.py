@@ -366,3 +366,63 @@ def test_two_processes_give_the_table_of_one(tmp_path, capsys):
             assert close(r1[k], r2[k], rel=1e-4), (k, r1[k], r2[k])
     pages = [sorted(p.name for p in (tmp_path / f"{w}_out").rglob("*.png")) for w in ("one", "two")]
     assert pages[0] == pages[1] and len(pages[0]) == 4 * 2
+
+
+def test_official_weights_through_the_cli_and_wandb_table(tmp_path, capsys):
+    """``lit-gans test --config experiments/rrdb_psnr_embedded.yaml --model.init_args.generator_ckpt <official .pth>``
+    (no ckpt_path): the table is that of the official weights, and the W&B run (offline) holds it as a table."""
+    from datamodules.super_resolution import SuperResolutionDataModule
+    from lit_gans.cli import cli_main
+    from lit_gans.metrics.sr import psnr_y
+    from lit_gans.models.super_resolution import SRPretrain
+    from lit_gans.networks.rrdb import RRDBNet
+    from tests.test_sr_networks import _esrgan_old_key, _seeded
+
+    shapes = {k: v.shape for k, v in RRDBNet(4, num_feat=32, num_blocks=2, growth=16).state_dict().items()}
+    official = tmp_path / "RRDB_ESRGAN_x4.pth"  # the pre-2019 ESRGAN layout of the released file
+    torch.save(_seeded({_esrgan_old_key(k, 2, 4): s for k, s in shapes.items()}), official)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        cli_main([
+            "test", "--config", str(ROOT / "experiments" / "rrdb_psnr_embedded.yaml"),
+            f"--model.init_args.generator_ckpt={official}", "--trainer.accelerator=cpu",
+            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false", "--trainer.callbacks+=lit_gans.evaluation.TestReport",
+            f"--trainer.callbacks.dirpath={tmp_path / 'results'}",
+        ])
+    finally:
+        os.chdir(cwd)
+    assert "| embedded held-out photos |" in capsys.readouterr().out
+    (folder,) = list((tmp_path / "results").iterdir())
+    meta = json.loads((folder / "results.json").read_text())
+    assert folder.name.startswith("weights_") and meta["checkpoint"] is None
+    (row,) = meta["rows"]
+    model = SRPretrain(RRDBNet(4, num_feat=32, num_blocks=2, growth=16), generator_ckpt=str(official)).eval()
+    dm = SuperResolutionDataModule(scale=4, num_workers=0)
+    dm.setup("test")
+    values = [psnr_y(model.super_resolve(b["lr"]), b["hr"], 4) for b in map(dm.prepare_eval, dm.test_dataloader())]
+    assert close(row["psnr_y"], torch.cat(values).mean().item())
+    tables = list(tmp_path.glob("wandb/offline-run-*/files/media/table/test/results*.table.json"))
+    assert tables, "no W&B table"
+    table = json.loads(tables[0].read_text())
+    assert table["columns"] == meta["columns"] and table["data"][0][0] == "embedded held-out photos"
+
+
+def test_checkpoint_test_twice_keeps_both_results(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    model = tiny_model("dcgan", metrics="digits")
+    dm = tiny_data(batch_size=64)
+    ckpt = ModelCheckpoint(dirpath=str(tmp_path / "checkpoints"), save_last=True)
+    trainer(tmp_path, max_steps=2, enable_checkpointing=True, callbacks=[ckpt]).fit(model, datamodule=dm)
+    folders = []
+    for _ in range(2):
+        cb = TestReport(num_examples=1)
+        trainer(tmp_path, callbacks=[cb]).test(tiny_model("dcgan", metrics="digits"), datamodule=dm, ckpt_path=ckpt.last_model_path)
+        folders.append(cb.last_folder)
+    assert folders[0] != folders[1] and all(f.name.startswith("last_") for f in folders)
+    metas = [json.loads((f / "results.json").read_text()) for f in folders]
+    assert metas[0]["checkpoint"] == str(Path(ckpt.last_model_path).resolve())
+    assert metas[0]["rows"] == metas[1]["rows"]  # the same weights, the same table
+    assert not list((tmp_path / "test").glob(".tmp-*"))  # nothing half-written left
