@@ -388,7 +388,7 @@ class InpaintingDataModule(L.LightningDataModule):
                 image = self._flip(image)
             if mask is None:
                 mask = self.make_mask(image.shape[0], image.device)
-        elif trainer is not None and trainer.testing and self.test_masks[dataloader_idx] != "files":
+        elif getattr(trainer, "testing", False) and self.test_masks[dataloader_idx] != "files":
             mask = self.test_mask(self.test_masks[dataloader_idx], batch["index"], image.device)
         elif mask is None:
             g = None

@@ -178,7 +178,6 @@ class NoiseGAN(EvaluationMixin, GANModule):
             dm = self.trainer.datamodule if self._trainer is not None else None
             self._metrics = GenerationMetrics(
                 feature=self._metrics_feature(),
-                reference="test" if self._trainer is not None and self.trainer.testing else "val",
                 weights=self.metrics_weights,
                 class_accuracy=bool(self.num_classes),
                 mnist_root=getattr(dm, "root", None),
