@@ -106,7 +106,7 @@ class EvaluationMixin:
     def _test_state(self) -> dict[str, Any]:
         state = self.__dict__.get("_lit_gans_test")
         if state is None:
-            state = {"max_index": {}, "examples": {}, "rows": None, "notes": [], "dropped": 0}
+            state = {"max_index": {}, "seen": {}, "examples": {}, "rows": None, "notes": [], "dropped": 0}
             self.__dict__["_lit_gans_test"] = state
         return state
 
@@ -137,20 +137,29 @@ class EvaluationMixin:
 
     def test_keep(self, index: Tensor, dataloader_idx: int = 0) -> Tensor:
         """Bool mask of the batch items to count: drops the items ``DistributedSampler`` repeats to even out the
-        ranks (PITFALLS 1.11). Lightning gives each test loader a ``DistributedSampler(shuffle=False)``: rank r
-        reads positions r, r + W, ... of ``0..N-1`` followed by the wrapped-around start ``0, 1, ...``, so on every
-        rank a repeated item is one whose dataset index is below an index this rank already read. On one process
-        nothing is dropped. Needs the batch's dataset ``index``."""
+        processes (PITFALLS 1.11). Lightning gives each test loader a ``DistributedSampler(shuffle=False)``: process r
+        reads positions r, r + W, r + 2W, ... of ``0..N-1`` followed by the wrapped-around start, so its k-th item is
+        a repeat when ``r + k W >= N`` (N = the test set's size). On one process nothing is dropped. When N is unknown,
+        an item whose dataset ``index`` is not above every index this process already read is dropped."""
         state = self._test_state()
         index = index.reshape(-1).detach().cpu().long()
-        last = state["max_index"].get(dataloader_idx, -1)
-        keep = torch.ones(index.numel(), dtype=torch.bool)
-        for i, value in enumerate(index.tolist()):
-            if value <= last:
-                keep[i] = False
-            else:
-                last = value
-        state["max_index"][dataloader_idx] = last
+        trainer = getattr(self, "_trainer", None)
+        world = int(getattr(trainer, "world_size", 1) or 1)
+        size = self.test_set_size(dataloader_idx) if world > 1 else None
+        if world > 1 and size is not None:
+            seen = state["seen"].get(dataloader_idx, 0)
+            positions = int(trainer.global_rank) + (seen + torch.arange(index.numel())) * world
+            keep = positions < size
+            state["seen"][dataloader_idx] = seen + index.numel()
+        else:
+            last = state["max_index"].get(dataloader_idx, -1)
+            keep = torch.ones(index.numel(), dtype=torch.bool)
+            for i, value in enumerate(index.tolist()):
+                if value <= last:
+                    keep[i] = False
+                else:
+                    last = value
+            state["max_index"][dataloader_idx] = last
         state["dropped"] += int((~keep).sum())
         return keep.to(getattr(self, "device", "cpu"))
 
@@ -450,10 +459,12 @@ class TestReport(Callback):
         stem = _safe(Path(ckpt).stem) if ckpt else "weights"
         folder = (Path(self.dirpath) if self.dirpath else base / "test") / f"{stem}_{now.strftime('%Y%m%d-%H%M%S')}"
         dm = trainer.datamodule
+        config = _config_of(trainer)
         meta = {
-            "experiment": base.name,
+            # the experiment: the YAML's file stem (the CLI's default experiment name), else the run folder's name
+            "experiment": Path(config.split(", ")[-1]).stem if config else base.name,
             "checkpoint": str(Path(ckpt).resolve()) if ckpt else None,
-            "config": _config_of(trainer),
+            "config": config,
             "model": f"{type(pl_module).__module__}.{type(pl_module).__name__}",
             "datamodule": f"{type(dm).__module__}.{type(dm).__name__}" if dm is not None else None,
             "data_sets": pl_module.test_set_names(),  # type: ignore[attr-defined]

@@ -73,16 +73,21 @@ def test_colourfulness_by_hand():
 
 
 def test_padding_filter_drops_what_distributed_sampler_repeats():
-    for n, world in ((5, 2), (7, 3), (6, 4)):
+    from types import SimpleNamespace
+
+    for n, world in ((5, 2), (7, 3), (6, 4), (3, 4), (1, 2)):
         dataset = list(range(n))
-        counted = []
+        counted, counted_by_index = [], []
         for rank in range(world):
-            mixin = EvaluationMixin()
+            by_position, by_index = EvaluationMixin(), EvaluationMixin()
+            by_position.__dict__["_trainer"] = SimpleNamespace(world_size=world, global_rank=rank, test_dataloaders=SimpleNamespace(dataset=dataset))
             order = list(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False))
-            index = torch.tensor(order)
-            for batch in index.split(2):  # in batches of 2, as a loader would give them
-                counted += batch[mixin.test_keep(batch)].tolist()
+            for batch in torch.tensor(order).split(2):  # in batches of 2, as a loader would give them
+                counted += batch[by_position.test_keep(batch)].tolist()
+                counted_by_index += batch[by_index.test_keep(batch)].tolist()  # no trainer: the index rule
         assert sorted(counted) == dataset, (n, world, counted)
+        if n > world:
+            assert sorted(counted_by_index) == dataset, (n, world, counted_by_index)
 
 
 def test_generated_sample_ids_make_each_sample_once():
