@@ -55,6 +55,32 @@ def run_test(model, dm, tmp_path: Path, num_examples: int = 2) -> tuple[list[dic
     return rows, meta, folder
 
 
+def fetch_page_and_images(folder: Path) -> int:
+    """Serve the results folder on 127.0.0.1 (as a browser would open it over HTTP) and fetch the page and every
+    image it links; returns the number of images fetched."""
+    import functools
+    import http.server
+    import threading
+    import urllib.request
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        page = urllib.request.urlopen(base + "index.html", timeout=10).read().decode()
+        links = re.findall(r'src="([^"]+)"', page)
+        for link in links:
+            data = urllib.request.urlopen(base + link, timeout=10).read()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n", link
+        return len(links)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def close(a: float, b: float, rel: float = 1e-4) -> bool:
     return a == pytest.approx(b, rel=rel, abs=1e-6)
 
@@ -154,6 +180,7 @@ def test_super_resolution_one_row_per_test_set(tmp_path):
     rows, meta, folder = run_test(model, dm, tmp_path / "run")
     assert [r["set"] for r in rows] == meta["data_sets"] == ["Set5", "Set14"]
     assert (folder / "images" / "Set14" / "00001_output.png").is_file()
+    assert fetch_page_and_images(folder) == 2 * 2 * 4  # 2 sets x 2 examples x (input, output, bicubic, target)
     model.eval()
     for d, row in enumerate(rows):
         p, s, pb = [], [], []
