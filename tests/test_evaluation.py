@@ -458,3 +458,22 @@ def test_checkpoint_test_twice_keeps_both_results(tmp_path):
     assert metas[0]["checkpoint"] == str(Path(ckpt.last_model_path).resolve())
     assert metas[0]["rows"] == metas[1]["rows"]  # the same weights, the same table
     assert not list((tmp_path / "test").glob(".tmp-*"))  # nothing half-written left
+
+
+def test_official_weights_as_ckpt_path_get_the_fix(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lit_gans.errors import ConfigError
+    from lit_gans.evaluation import check_lightning_checkpoint
+    from lit_gans.networks.srresnet import SRResNet
+
+    official = tmp_path / "SRResNet_x4.pth"
+    torch.save({"params": SRResNet(4, num_feat=8, num_blocks=1).state_dict()}, official)
+    with pytest.raises(ConfigError, match=f"generator_ckpt={official}"):
+        check_lightning_checkpoint(str(official))
+    (tmp_path / "broken.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="broken.ckpt"):
+        check_lightning_checkpoint(str(tmp_path / "broken.ckpt"))
+    ckpt = ModelCheckpoint(dirpath=str(tmp_path / "c"), save_last=True)
+    trainer(tmp_path, max_steps=1, enable_checkpointing=True, callbacks=[ckpt]).fit(tiny_model(), datamodule=tiny_data())
+    check_lightning_checkpoint(ckpt.last_model_path)  # a lit_gans checkpoint passes
