@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_gans.evaluation import EvaluationMixin, INCEPTION_NOTE, inception_available
+from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, inception_available
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights

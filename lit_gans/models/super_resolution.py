@@ -52,8 +52,8 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.evaluation import EvaluationMixin
+from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.sr import SRMetrics, build_lpips, imresize_bicubic
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.networks.vgg import VGGFeatures
@@ -95,7 +95,7 @@ class _SuperResolution(EvaluationMixin):
     """Validation, test, prediction and sample grids shared by the three modules (a mixin in front of a
     LightningModule that has ``generator``, ``scale`` and ``sampling_generator``).
 
-    ``test``: the SR papers' table (SRGAN Table 2, ESRGAN Table 1 style): one row per test set
+    ``test``: the SR papers' per-set table (SRGAN Table 2): one row per test set
     (``--data.init_args.test_roots``) with PSNR-Y / SSIM-Y of the model and of bicubic upsampling (and LPIPS with
     ``lpips: true``), by the protocol of :mod:`lit_gans.metrics.sr` (the validation metric code)."""
 
