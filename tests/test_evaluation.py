@@ -477,3 +477,29 @@ def test_official_weights_as_ckpt_path_get_the_fix(tmp_path):
     ckpt = ModelCheckpoint(dirpath=str(tmp_path / "c"), save_last=True)
     trainer(tmp_path, max_steps=1, enable_checkpointing=True, callbacks=[ckpt]).fit(tiny_model(), datamodule=tiny_data())
     check_lightning_checkpoint(ckpt.last_model_path)  # a lit_gans checkpoint passes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("not __import__('lit_gans.evaluation', fromlist=['x']).inception_available()", reason="no FID Inception weights")
+def test_inception_fid_columns_both_directions(tmp_path):
+    from lit_gans.metrics.generation import GenerationMetrics
+    from tests.test_cyclegan import tiny_data as cyc_data
+    from tests.test_cyclegan import tiny_model as cyc_model
+    from tests.test_cyclegan_data import make_root, write
+
+    root = make_root(tmp_path / "data", n_a=2, n_b=2, size=(40, 40))
+    for sub in ("testA", "testB"):
+        for i in range(3):
+            write(root / sub / f"{sub}{i}.png", (40, 40))
+    model, dm = cyc_model(), cyc_data(root, batch_size=3)
+    rows, _, _ = run_test(model, dm, tmp_path / "run")
+    assert list(rows[0]) == list(rows[1]) == ["set", "fid3_inception_test", "kid3_inception_test", "cycle_l1"]
+    model.eval()
+    loaders = dm.test_dataloader()
+    a = dm.on_after_batch_transfer(next(iter(loaders[0])), 0)["A"]
+    b = dm.on_after_batch_transfer(next(iter(loaders[1])), 1)["A"]
+    gm = GenerationMetrics(feature="inception", reference="test")
+    with torch.no_grad():
+        gm.update_fake(to_unit_range(model.generator(a)))
+    gm.update_real(to_unit_range(b))
+    assert close(rows[0]["fid3_inception_test"], gm.compute()["fid3_inception_test"].item(), rel=1e-3)

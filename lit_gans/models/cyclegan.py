@@ -305,8 +305,8 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
             if inception_available(self.inception_weights):
                 from lit_gans.metrics.generation import GenerationMetrics
 
-                for d, ref in ((0, "testb"), (1, "testa")):  # set 0 = testA translated, measured against testB
-                    m[f"gen_{d}"] = GenerationMetrics(feature="inception", weights=self.inception_weights, reference=ref).to(self.device)
+                for d in (0, 1):  # set 0 = testA translated by G, against testB; set 1 = testB by F, against testA
+                    m[f"gen_{d}"] = GenerationMetrics(feature="inception", weights=self.inception_weights, reference="test").to(self.device)
             else:
                 self.add_test_note(INCEPTION_NOTE)
             state["cycle"] = m
