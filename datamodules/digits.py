@@ -92,6 +92,12 @@ class DigitImagesDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
 
+    #: Name of the held-out split that validation and ``test`` measure (a row of the results table).
+    test_name = "heldout"
+
+    def test_set_names(self) -> list[str]:
+        return [self.test_name]
+
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(SampleIndices(self.predict_samples), batch_size=self.batch_size)
 
@@ -115,6 +121,8 @@ class DigitsDataModule(DigitImagesDataModule):
         val_fraction: share of each class held out (0.2).
         seed: seed of the split (fixed so metrics compare across runs).
     """
+
+    test_name = "digits/heldout"
 
     def __init__(self, image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, val_fraction: float = 0.2, seed: int = 0) -> None:
         super().__init__(image_size, batch_size, num_workers, predict_samples)
@@ -147,6 +155,8 @@ class MNISTDataModule(DigitImagesDataModule):
         download: download when missing (default on, as before: ``lit_gans.datasets`` fetches torchvision's files).
         val_size: use only the first ``val_size`` test images for validation (None: all 10k).
     """
+
+    test_name = "mnist/test"
 
     def __init__(self, root: str = "data", image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, download: bool = True, val_size: Optional[int] = None) -> None:
         super().__init__(image_size, batch_size, num_workers, predict_samples)

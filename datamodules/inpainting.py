@@ -245,6 +245,9 @@ class InpaintingDataModule(L.LightningDataModule):
         dataset: the registry name of ``root``'s data set (None: inferred from the folder name).
         download: fetch missing data sets in ``prepare_data`` (``lit_gans.datasets``; Paris StreetView cannot be
             downloaded: the error names the page and the layout).
+        test_masks: mask kinds that ``test`` measures, one table row each (each image gets its own seeded mask,
+            so the table does not depend on the batch size or the number of processes). None: the center hole
+            (Context Encoder Table 1), plus the training ``mask`` when it is another kind.
     """
 
     def __init__(
@@ -271,6 +274,7 @@ class InpaintingDataModule(L.LightningDataModule):
         seed: int = 0,
         dataset: Optional[str] = None,
         download: bool = False,
+        test_masks: Optional[list[Literal["center", "random_block", "random_region", "files"]]] = None,
     ) -> None:
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
@@ -290,6 +294,14 @@ class InpaintingDataModule(L.LightningDataModule):
         self.samples_per_epoch, self.val_crops, self.cache_images, self.seed = samples_per_epoch, val_crops, cache_images, seed
         self.channels = 3
         self.dataset, self.download = dataset, download
+        default_masks = ["center"] + ([mask] if mask != "center" else [])
+        self.test_masks: list[str] = list(test_masks) if test_masks else default_masks
+        for kind in self.test_masks:
+            if kind not in ("center", "random_block", "random_region", "files") or (kind == "files" and not train_mask_root):
+                raise ConfigError(
+                    f"--data.init_args.test_masks: {kind!r} is not center, random_block, random_region (or files with "
+                    "train_mask_root)"
+                )
         self.train_set = self.val_set = self.predict_set = None
         if mask == "center":
             self._check_center()
@@ -379,7 +391,27 @@ class InpaintingDataModule(L.LightningDataModule):
         return self._loader(self.val_set, False, self.batch_size) if self.val_set is not None else []
 
     def test_dataloader(self):  # noqa: ANN201
-        return self.val_dataloader()
+        """One loader per mask kind of ``test_masks`` (all over the held-out crops)."""
+        if self.val_set is None:
+            raise DataError("lit-gans test needs held-out images: set --data.init_args.val_root")
+        return [self._loader(self.val_set, False, self.batch_size) for _ in self.test_masks]
+
+    def test_set_names(self) -> list[str]:
+        where = Path(self.val_root).expanduser().name if self.val_root else "embedded_heldout"
+        return [f"{where}/{kind}" for kind in self.test_masks]
+
+    def test_mask(self, kind: str, index: Tensor, device: torch.device) -> Tensor:
+        """Per-image test masks: image ``i`` gets the mask its own seeded generator draws (``seed``, ``i``)."""
+        if kind == "center":
+            return center_mask(index.numel(), self.image_size, self.overlap, device)
+        masks = []
+        for i in index.tolist():
+            g = torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + 7_919 + int(i))
+            if kind == "random_block":
+                masks.append(random_block_mask(1, self.image_size, self.block_size, device, g))
+            else:
+                masks.append(random_region_mask(1, self.image_size, self.region_coverage, shared=True, device=device, generator=g))
+        return torch.cat(masks)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, False, 1)  # own-size images
@@ -411,6 +443,8 @@ class InpaintingDataModule(L.LightningDataModule):
                 image = self._flip(image)
             if mask is None:
                 mask = self.make_mask(image.shape[0], image.device)
+        elif getattr(trainer, "testing", False) and self.test_masks[dataloader_idx] != "files":
+            mask = self.test_mask(self.test_masks[dataloader_idx], batch["index"], image.device)
         elif mask is None:
             g = None
             if self.mask != "center":

@@ -226,6 +226,12 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
             )
         return kept
 
+    def test_set_names(self) -> list[str]:
+        """``test`` measures the validation images (the tutorial's held-out 20 %, or ``val_root``)."""
+        if self.val_root is not None:
+            return [Path(self.val_root).expanduser().name]
+        return ["embedded photos/val" if self.root is None else f"{Path(self.root).expanduser().name} (held-out {self.val_fraction:.0%})"]
+
     def _lists(self) -> tuple[list[Path], list[Path]]:
         if self._files is not None:
             return self._files

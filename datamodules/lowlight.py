@@ -122,6 +122,9 @@ class LowLightDataModule(UnpairedDataModule):
         val_size: None (default): validation images keep their own size (batch 1); an int resizes them.
         dataset, download: as :class:`~datamodules.unpaired.UnpairedDataModule` (the EnlightenGAN and LOL data
             are behind drives: ``download`` names the page and the layout).
+        test_roots: folders that ``test`` measures, one table row each: a folder of low-light images (NIQE only:
+            the paper's MEF, LIME, NPE, VV, DICM) or a folder with ``low/`` and ``high/`` (paired, e.g. LOL: also
+            PSNR/SSIM). None: the validation set.
     """
 
     test_dirs = ("testA", "testB")
@@ -149,6 +152,7 @@ class LowLightDataModule(UnpairedDataModule):
         num_sample_images: int = 4,
         dataset: Optional[str] = None,
         download: bool = False,
+        test_roots: Optional[list[str]] = None,
     ) -> None:
         super().__init__(
             root=root, preprocess=preprocess, load_size=load_size, crop_size=crop_size, hflip=hflip, vflip=vflip,
@@ -161,6 +165,7 @@ class LowLightDataModule(UnpairedDataModule):
             raise ConfigError(f"darken_range must satisfy 1 <= low <= high, got {darken_range}")
         self.random_darken, self.darken_range = random_darken, darken_range
         self.paired_root = paired_root
+        self.test_roots = list(test_roots) if test_roots else None
 
     def prepare_data(self) -> None:
         """``root`` (EnlightenGAN's unpaired set) and ``paired_root`` (LOL) are behind drives: with ``download``
@@ -193,6 +198,25 @@ class LowLightDataModule(UnpairedDataModule):
         if self.val_max_images:
             files = files[: self.val_max_images]
         return SingleFolder(files, self.channels, self.val_size)
+
+    def _test_datasets(self) -> list[tuple[str, Dataset, int]]:
+        bs = self.batch_size if self.val_size else 1  # own-size images: one per batch
+        if not self.test_roots:
+            name = self._paired_dir().name if self.paired else self.test_dirs[0]
+            return [(name, self._val_dataset(), bs)]
+        out = []
+        for i, root in enumerate(self.test_roots):
+            base = Path(root).expanduser()
+            option = f"--data.init_args.test_roots[{i}] ({root})"
+            if (base / "low").is_dir() and (base / "high").is_dir():
+                low = list_images(base / "low", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
+                high = list_images(base / "high", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
+                pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+                out.append((base.name, SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs]), bs))
+            else:
+                files = list_images(base, option=option, layout="low-light images, or low/ and high/ subfolders")
+                out.append((base.name, SingleFolder(files, self.channels, self.val_size), bs))
+        return out
 
     def val_dataloader(self):  # noqa: ANN201
         # own-size images cannot be stacked: one per batch unless val_size resizes them

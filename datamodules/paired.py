@@ -375,6 +375,8 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
         self.dataset, self.download = dataset, download
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
+        self.test_set: Optional[Dataset] = None
+        self._eval_split_names: dict[str, str] = {}
         self.predict_set: Optional[Dataset] = None
 
     # ------------------------------------------------------------------ folders
@@ -399,8 +401,9 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
             if (root / "A").is_dir() or (root / "B").is_dir():
                 return _pairs_in(root, "--data.init_args.root")[0]
             raise DataError(f"--data.init_args.root: {root} has neither train/ nor A/ and B/. Expected layout: {LAYOUT}.")
-        for name in ("val", "test"):
+        for name in ("test", "val") if split == "test" else ("val", "test"):
             if (root / name).is_dir():
+                self._eval_split_names[split] = name
                 return _pairs_in(root / name, f"--data.init_args.root ({name}/)")[0]
         return None
 
@@ -414,20 +417,30 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
             check_pairs(pairs, self._min_size, same_size=self.preprocess != "resize_and_crop")
             report_modes([p for pair in pairs for p in pair if p is not None])
             self.train_set = PairedFiles(pairs, self.direction, self.epoch_repeats)
-        if stage in ("fit", "validate", "test") and self.val_set is None:
+        if stage in ("fit", "validate") and self.val_set is None:
             self.val_set = self._val_dataset()
+        if stage == "test" and self.test_set is None:
+            self.test_set = self._val_dataset("test")  # the paper's table: test/ first (val/ otherwise)
         if stage == "predict" and self.predict_set is None:
             self.predict_set = self._predict_dataset()
 
-    def _val_pairs(self) -> list[tuple[Path, Optional[Path]]]:
-        pairs = self._split("val")
+    def _val_pairs(self, split: str = "val") -> list[tuple[Path, Optional[Path]]]:
+        pairs = self._split(split)
         if pairs is None:
+            self._eval_split_names[split] = "train"
             rank_zero_info("lit_gans: no val/ or test/ split under the data root: validation uses training pairs")
             pairs = self._split("train")
         return pairs[: self.val_max_images] if self.val_max_images else pairs
 
-    def _val_dataset(self) -> Dataset:
-        pairs = self._val_pairs()
+    def test_set_names(self) -> list[str]:
+        """The one test set: ``<data folder>/<split>`` (``test``, else ``val``, else ``train``)."""
+        return [f"{self.resolved_root().name}/{self._eval_split_names.get('test', 'test')}"]
+
+    def test_dataloader(self) -> Any:
+        return self._loader(self.test_set, self.batch_size, shuffle=False)
+
+    def _val_dataset(self, split: str = "val") -> Dataset:
+        pairs = self._val_pairs(split)
         check_pairs(pairs, self._min_size, same_size=self.preprocess != "resize_and_crop")
         if self.preprocess != "crop":
             return PairedFiles(pairs, self.direction)

@@ -290,6 +290,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         val_dataset: the same for ``val_root`` (e.g. ``set5``); ``lr_root`` / ``val_lr_root`` are inferred
             (``DIV2K/DIV2K_train_LR_bicubic/X4`` -> ``div2k_train_lr_bicubic_x4``).
         download: fetch every missing folder in ``prepare_data`` (once per node; ``lit_gans.datasets``).
+        test_roots: test-set folders that ``test`` measures, one table row each (e.g. ``[data/Set5, data/Set14,
+            data/BSD100, data/Urban100, data/Manga109]``, any layout of ``val_root``); unset: the validation set.
     """
 
     def __init__(
@@ -315,6 +317,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         dataset: Optional[str] = None,
         val_dataset: Optional[str] = None,
         download: bool = False,
+        test_roots: Optional[list[str]] = None,
     ) -> None:
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
@@ -333,6 +336,8 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.cache_images = cache_images
         self.val_crop, self.val_batch_size = val_crop, val_batch_size
         self.dataset, self.val_dataset, self.download = dataset, val_dataset, download
+        self.test_roots = list(test_roots) if test_roots else None
+        self.test_sets: Optional[list[Dataset]] = None
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
@@ -389,6 +394,29 @@ class SuperResolutionDataModule(L.LightningDataModule):
             raise ConfigError(f"window {self.window} must be at least hr_crop {self.hr_crop}")
         return window
 
+    def _folder_pairs(self, root: str, option: str, s: int) -> list[tuple[Path, Optional[Path]]]:
+        hr, lr = find_test_layout(Path(root).expanduser(), s)
+        report_modes(hr, option)
+        if lr is None:
+            return [(p, None) for p in hr]
+        pairs = pair_files(hr, lr, s, f"test folder {root}")
+        check_pair_sizes(pairs, s)
+        return pairs  # type: ignore[return-value]
+
+    @staticmethod
+    def _check_eval_sizes(pairs: list[tuple[Path, Optional[Path]]], s: int) -> None:
+        min_side = 16 * s  # room for the border crop and SSIM's 11x11 window
+        for hr, _ in pairs:
+            w, h = _image_size(hr)
+            if min(w, h) < min_side:
+                raise DataError(f"{hr} is {w}x{h}; validation/test images must be at least {min_side} px at scale {s}")
+
+    def test_set_names(self) -> list[str]:
+        """One name per test dataloader (the folder names; the validation set when ``test_roots`` is unset)."""
+        if self.test_roots:
+            return [Path(r).expanduser().name or str(r) for r in self.test_roots]
+        return [Path(self.val_root).expanduser().name if self.val_root else "embedded held-out photos"]
+
     def _eval_pairs(self, s: int) -> Optional[list[tuple[Path, Optional[Path]]]]:
         if self.val_root is None:
             if self.root is not None:
@@ -426,14 +454,16 @@ class SuperResolutionDataModule(L.LightningDataModule):
             pairs = self._train_pairs(s)
             self.window_size = self._train_window(pairs, s)
             self.train_set = TrainWindows(pairs, s, self.window_size, self.repeat, self.cache_images)
-        if stage in ("fit", "validate", "test") and self.val_set is None:
+        if stage == "test" and self.test_roots and self.test_sets is None:
+            self.test_sets = []
+            for i, root in enumerate(self.test_roots):
+                pairs = self._folder_pairs(root, f"--data.init_args.test_roots[{i}] ({root})", s)
+                self._check_eval_sizes(pairs, s)
+                self.test_sets.append(EvalImages(pairs, s, self.val_crop))
+        elif stage in ("fit", "validate", "test") and self.val_set is None:
             pairs = self._eval_pairs(s)
             if pairs is not None:
-                min_side = 16 * s  # room for the border crop and SSIM's 11x11 window
-                for hr, _ in pairs:
-                    w, h = _image_size(hr)
-                    if min(w, h) < min_side:
-                        raise DataError(f"{hr} is {w}x{h}; validation images must be at least {min_side} px at scale {s}")
+                self._check_eval_sizes(pairs, s)
                 self.val_set = EvalImages(pairs, s, self.val_crop)
             elif stage in ("validate", "test"):
                 raise ConfigError(f"`{stage}` needs --data.init_args.val_root (a test-set folder: {TEST_LAYOUTS})")
@@ -451,13 +481,17 @@ class SuperResolutionDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
         )
 
-    def _eval_loader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
+    def _eval_loader(self, dataset: Optional[Dataset] = None) -> DataLoader:
+        dataset = dataset if dataset is not None else self.val_set
+        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader() if self.val_set is not None else []  # type: ignore[return-value]
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> Any:
+        """One loader per test set (``test_roots``), else the validation set's."""
+        if self.test_sets:
+            return [self._eval_loader(d) for d in self.test_sets]
         return self._eval_loader()
 
     def predict_dataloader(self) -> DataLoader:

@@ -119,7 +119,7 @@ class SingleFolder(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = {"A": decode(self.files[i], self.channels, self.resize), "A_name": self.files[i].stem}
+        item = {"A": decode(self.files[i], self.channels, self.resize), "A_name": self.files[i].stem, "index": torch.tensor(i)}
         if self.targets is not None:
             item["target"] = decode(self.targets[i], self.channels, self.resize)
             if item["target"].shape != item["A"].shape:
@@ -226,6 +226,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
         self.predict_set: Optional[Dataset] = None
+        self.test_sets: Optional[list[tuple[str, Dataset, int]]] = None
 
     # ------------------------------------------------------------------ folders
     def prepare_data(self) -> None:
@@ -276,6 +277,8 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
             )
         if stage in ("fit", "validate", "test") and self.val_set is None:
             self.val_set = self._val_dataset()
+        if stage == "test" and self.test_sets is None:
+            self.test_sets = self._test_datasets()
         if stage == "predict" and self.predict_set is None:
             if self.predict_root is not None:
                 files = list_images(self.predict_root, option="--data.predict_root")
@@ -283,6 +286,31 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
                 files = self._list(self.test_dirs[0 if self.predict_direction == "AtoB" else 1])
             image_modes(files)  # truncated files: named at setup
             self.predict_set = SingleFolder(files, self.channels)
+
+    # ------------------------------------------------------------------ test sets
+    def _test_datasets(self) -> list[tuple[str, Dataset, int]]:
+        """(name, dataset, batch size) of each test set: all of ``testA/`` and of ``testB/`` (the CycleGAN protocol
+        translates each test split into the other domain), resized like the validation images."""
+        out = []
+        for sub in self.test_dirs:
+            files = self._list(sub, required=False)
+            if not files:
+                raise DataError(
+                    f"lit-gans test needs the test split {self.resolved_root() / sub}/ (and {self.test_dirs}); "
+                    f"expected layout: {LAYOUT}"
+                )
+            out.append((sub, SingleFolder(files, self.channels, self.val_size or self.crop_size), self.batch_size))
+        return out
+
+    def test_set_names(self) -> list[str]:
+        if self.test_sets is None:
+            self.test_sets = self._test_datasets()
+        return [name for name, _, _ in self.test_sets]
+
+    def test_dataloader(self):  # noqa: ANN201
+        if self.test_sets is None:
+            self.test_sets = self._test_datasets()
+        return [self._loader(ds, bs, shuffle=False) for _, ds, bs in self.test_sets]
 
     def _val_dataset(self) -> Optional[Dataset]:
         a, b = self._list(self.test_dirs[0], required=False), self._list(self.test_dirs[1], required=False)

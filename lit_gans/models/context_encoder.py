@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.evaluation import EvaluationMixin
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
 from lit_gans.metrics.masked import MaskedImageMetrics
@@ -50,7 +51,7 @@ LR_G = 10 * LR_D  # train.lua: optimStateG learningRate = opt.lr * 10 when 0 < w
 BETAS = (0.5, 0.999)  # train.lua: beta1 = 0.5 (optim.adam's default beta2 = 0.999)
 
 
-class ContextEncoder(GANModule):
+class ContextEncoder(EvaluationMixin, GANModule):
     """Inpainting with a Context Encoder generator and a DCGAN-style discriminator.
 
     Args:
@@ -177,6 +178,12 @@ class ContextEncoder(GANModule):
                     "Set the generator's output: image and the discriminator's image_size to the image size "
                     "(experiments/context_encoder_embedded_random_region.yaml), or use --data.init_args.mask=center"
                 )
+            other = [k for k in getattr(dm, "test_masks", []) if k != "center"]
+            if stage == "test" and other:
+                raise ValueError(
+                    f"test masks {other} need a whole-image generator (output: image); this model only fills the center "
+                    "hole: set --data.init_args.test_masks=[center]"
+                )
             if stage == "predict" and getattr(dm, "predict_mask_root", None):
                 raise ConfigError(
                     "mask files (--data.init_args.predict_mask_root) need a model trained with output: image; this "
@@ -221,11 +228,38 @@ class ContextEncoder(GANModule):
         self._metrics.reset()
         self._baseline.reset()
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
+    # ------------------------------------------------------------------ test (lit_gans.evaluation)
+    def _test_metrics(self, dataloader_idx: int) -> dict[str, MaskedImageMetrics]:
+        per_set = self._test_state().setdefault("masked", {})
+        if dataloader_idx not in per_set:
+            per_set[dataloader_idx] = {"model": MaskedImageMetrics().to(self.device), "meanfill": MaskedImageMetrics().to(self.device)}
+        return per_set[dataloader_idx]
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Context Encoder Table 1: mean L1, mean L2 and PSNR over the hole of the composite (known pixels kept), images
+        in [0, 1]; one row per mask kind (``--data.init_args.test_masks``). The validation metric code
+        (``MaskedImageMetrics``); the mean-filled input as a baseline."""
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        if not bool(keep.any()):
+            return
+        image, mask, masked, index = batch["image"][keep], batch["mask"][keep], batch["masked"][keep], batch["index"][keep]
+        _, comp = self.inpaint(masked, image, mask)
+        target, out = to_unit_range(image), to_unit_range(comp)
+        m = self._test_metrics(dataloader_idx)
+        m["model"].update(out, target, mask)
+        m["meanfill"].update(to_unit_range(masked), target, mask)
+        self.add_test_examples(dataloader_idx, index, {"input": to_unit_range(masked), "output": out, "target": target})
 
     def on_test_epoch_end(self) -> None:
-        self.on_validation_epoch_end()
+        rows = []
+        for d, name in enumerate(self.test_set_names()):
+            m = self._test_metrics(d)
+            model, base = m["model"].compute(), m["meanfill"].compute()  # synced across ranks
+            row: dict[str, Any] = {"set": name}
+            row.update({f"hole_{k}": model[k] for k in ("l1", "l2", "psnr", "ssim")})
+            row.update({f"meanfill_{k}": base[k] for k in ("l1", "l2", "psnr")})
+            rows.append(row)
+        self.publish_test_results(rows)
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:

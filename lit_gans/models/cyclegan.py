@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError, DataError
+from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, inception_available
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
@@ -115,7 +116,7 @@ def _interleave(columns: list[Tensor]) -> Tensor:
     return torch.stack(columns, dim=1).flatten(0, 1)
 
 
-class CycleGAN(UnpairedTranslationMixin, GANModule):
+class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
     """CycleGAN with junyanz's defaults; see the module docstring for the loss and update details.
 
     Args:
@@ -320,6 +321,54 @@ class CycleGAN(UnpairedTranslationMixin, GANModule):
             self.log_dict(values, sync_dist=False)
             for m in self._eval.values():
                 m.reset()
+
+    # ------------------------------------------------------------------ test (lit_gans.evaluation)
+    def _test_metrics(self) -> dict[str, Any]:
+        state = self._test_state()
+        if "cycle" not in state:
+            from torchmetrics import MeanMetric
+
+            m: dict[str, Any] = {"cycle_0": MeanMetric().to(self.device), "cycle_1": MeanMetric().to(self.device)}
+            if inception_available(self.inception_weights):
+                from lit_gans.metrics.generation import GenerationMetrics
+
+                for d in (0, 1):  # set 0 = testA translated by G, against testB; set 1 = testB by F, against testA
+                    m[f"gen_{d}"] = GenerationMetrics(feature="inception", weights=self.inception_weights, reference="test").to(self.device)
+            else:
+                self.add_test_note(INCEPTION_NOTE)
+            state["cycle"] = m
+        return state["cycle"]
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """CycleGAN protocol: test set 0 (``testA``) is translated by G into B and measured against the real ``testB``
+        images (FID, KID on InceptionV3 features), test set 1 (``testB``) by F into A against ``testA``; plus the
+        cycle L1 ``|F(G(a)) - a|`` / ``|G(F(b)) - b|`` (per image, network units [-1, 1])."""
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        if not bool(keep.any()):
+            return
+        x, index = batch["A"][keep], batch["index"][keep]
+        forward, backward = (self.generator, self.generator_ba) if dataloader_idx == 0 else (self.generator_ba, self.generator)
+        fake = forward(x)
+        rec = backward(fake)
+        m = self._test_metrics()
+        m[f"cycle_{dataloader_idx}"].update((rec.float() - x.float()).abs().flatten(1).mean(1))
+        if f"gen_{dataloader_idx}" in m:
+            m[f"gen_{dataloader_idx}"].update_fake(to_unit_range(fake))
+            m[f"gen_{1 - dataloader_idx}"].update_real(to_unit_range(x))  # the real images of this domain
+        names = [n for n, k in zip(batch.get("A_name") or [""] * len(keep), keep.tolist()) if k]
+        self.add_test_examples(dataloader_idx, index, {"input": to_unit_range(x), "output": to_unit_range(fake), "cycle": to_unit_range(rec)}, names)
+
+    def on_test_epoch_end(self) -> None:
+        m = self._test_metrics()
+        rows = []
+        for d, direction in ((0, "AtoB"), (1, "BtoA")):  # junyanz's direction names
+            row: dict[str, Any] = {"set": direction}
+            if f"gen_{d}" in m:
+                values = m[f"gen_{d}"].compute()  # synced across ranks
+                row.update({k: v for k, v in values.items() if not k.endswith("_std")})
+            row["cycle_l1"] = m[f"cycle_{d}"].compute()
+            rows.append(row)
+        self.publish_test_results(rows)
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.evaluation import EvaluationMixin
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.perceptual import self_feature_preserving_loss, sfp_vgg
 from lit_gans.models.base import GANModule, StepLogs
@@ -55,7 +56,7 @@ def _gan_pair(kind: GanLoss):  # noqa: ANN202
     return GAN_LOSSES[kind]
 
 
-class EnlightenGAN(UnpairedTranslationMixin, GANModule):
+class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
     """EnlightenGAN; see the module docstring for what each term is and where it comes from.
 
     Args:
@@ -286,16 +287,74 @@ class EnlightenGAN(UnpairedTranslationMixin, GANModule):
             m["ssim"].update(out, target)
             m["ssim_input"].update(low01, target)
             m["brightness_target"].update(target.mean(dim=(1, 2, 3)))
-        if self._niqe_on:
-            from lit_gans.metrics.niqe import BLOCK_SIZE, niqe_batch
-
-            h, w = out.shape[-2:]
-            if (h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2:
-                m["niqe"].update(niqe_batch(out, self.niqe_params).to(self.device, torch.float32))
-            elif not self._niqe_small_warned:
-                self._niqe_small_warned = True
-                rank_zero_info(f"lit_gans: NIQE skipped for {w}x{h} validation images (needs two 96x96 blocks)")
+        values = self._niqe_values(out)
+        if values is not None:
+            m["niqe"].update(values)
         self._eval = m
+
+    def _niqe_values(self, out: Tensor) -> Optional[Tensor]:
+        """NIQE of each image [B] in [0, 1] (None when NIQE is off or the images are smaller than two 96 px blocks)."""
+        if not self._niqe_on:
+            return None
+        from lit_gans.metrics.niqe import BLOCK_SIZE, niqe_batch
+
+        h, w = out.shape[-2:]
+        if (h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2:
+            return niqe_batch(out, self.niqe_params).to(self.device, torch.float32)
+        if not self._niqe_small_warned:
+            self._niqe_small_warned = True
+            rank_zero_info(f"lit_gans: NIQE skipped for {w}x{h} images (needs two 96x96 blocks)")
+        return None
+
+    # ------------------------------------------------------------------ test (lit_gans.evaluation)
+    def _test_metrics(self, dataloader_idx: int) -> dict[str, Any]:
+        per_set = self._test_state().setdefault("enlighten", {})
+        if dataloader_idx not in per_set:
+            from torchmetrics import MeanMetric
+
+            from lit_gans.metrics.paired import PairedImageMetrics
+
+            m = {"niqe": MeanMetric(), "paired": PairedImageMetrics(), "brightness": MeanMetric(), "brightness_input": MeanMetric()}
+            per_set[dataloader_idx] = {k: v.to(self.device) for k, v in m.items()}
+            if not self._niqe_on:
+                self.add_test_note("NIQE off: " + ("the NIQE parameters are not installed (pip install --no-deps basicsr==1.4.2)" if self.niqe is None else "niqe: false"))
+        return per_set[dataloader_idx]
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """EnlightenGAN Table 1: NIQE of the enhanced images, one row per test folder (MEF, LIME, NPE, VV, DICM);
+        PSNR/SSIM (per image, RGB, then averaged) where the folder has references (LOL ``low/`` + ``high/``);
+        mean brightness of the input and the output."""
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        if not bool(keep.any()):
+            return
+        low, index = batch["A"][keep], batch["index"][keep]
+        out, low01 = to_unit_range(self.enhance(low)), to_unit_range(low)
+        m = self._test_metrics(dataloader_idx)
+        m["brightness"].update(out.mean(dim=(1, 2, 3)))
+        m["brightness_input"].update(low01.mean(dim=(1, 2, 3)))
+        target = to_unit_range(batch["target"][keep]) if "target" in batch else None
+        if target is not None:
+            m["paired"].update(out, target, index)
+        values = self._niqe_values(out)
+        if values is not None:
+            m["niqe"].update(values)
+        names = [n for n, k in zip(batch.get("A_name") or [""] * len(keep), keep.tolist()) if k]
+        self.add_test_examples(dataloader_idx, index, {"input": low01, "output": out, "target": target}, names)
+
+    def on_test_epoch_end(self) -> None:
+        import math
+
+        rows = []
+        for d, name in enumerate(self.test_set_names()):
+            m = self._test_metrics(d)
+            row: dict[str, Any] = {"set": name}
+            niqe = m["niqe"].compute() if self._niqe_on else torch.tensor(math.nan)
+            row["niqe"] = niqe
+            paired = m["paired"].compute()  # nan when the folder has no references; synced across ranks
+            row.update(psnr=paired["psnr"], ssim=paired["ssim"])
+            row.update(brightness=m["brightness"].compute(), brightness_input=m["brightness_input"].compute())
+            rows.append(row)
+        self.publish_test_results(rows)
 
     def on_validation_epoch_end(self) -> None:
         if not self._eval:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.evaluation import EvaluationMixin, generated_sample_ids
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
@@ -29,7 +30,7 @@ def seeded_noise(indices: Tensor, dim: int, seed: int) -> Tensor:
     return torch.stack(rows)
 
 
-class NoiseGAN(GANModule):
+class NoiseGAN(EvaluationMixin, GANModule):
     """z -> image GAN with an optional class condition.
 
     Args:
@@ -46,6 +47,9 @@ class NoiseGAN(GANModule):
             digit classifier trained on that data, plus class accuracy when conditional; see docs/metrics.md)
             or 'inception' (standard InceptionV3 FID/KID).
         metrics_weights: path of the digit classifier / Inception weights (None: the default cache).
+        test_samples: generated samples that ``test`` measures (None: as many as the real test images; the
+            papers use 50,000: ``--model.init_args.test_samples=50000``). ``test`` uses ``metrics`` (default:
+            the digit classifier of the datamodule: 'mnist' for MNIST, else 'digits').
         **kwargs: ``GANModule`` options (optimizers, schedulers, n_critic, EMA, clipping, ...).
     """
 
@@ -61,10 +65,14 @@ class NoiseGAN(GANModule):
         sample_seed: int = 0,
         metrics: Optional[Literal["digits", "mnist", "inception"]] = None,
         metrics_weights: Optional[str] = None,
+        test_samples: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
+        if test_samples is not None and test_samples < 2:
+            raise ValueError(f"test_samples must be >= 2 (FID needs two samples), got {test_samples}")
+        self.test_samples = test_samples
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         if not hasattr(generator, "latent_dim"):
@@ -159,13 +167,19 @@ class NoiseGAN(GANModule):
         nrow = self.num_classes if self.num_classes else 8
         return {"samples": image_grid(to_unit_range(fake), nrow=nrow)}
 
+    def _metrics_feature(self) -> Optional[str]:
+        """The feature network of the metrics; ``test`` always measures (the datamodule's digit classifier)."""
+        if self.metrics_kind is not None or self._trainer is None or not self.trainer.testing:
+            return self.metrics_kind
+        return "mnist" if type(self.trainer.datamodule).__name__ == "MNISTDataModule" else "digits"
+
     def _get_metrics(self):  # noqa: ANN202
-        if self._metrics is None and self.metrics_kind is not None:
+        if self._metrics is None and self._metrics_feature() is not None:
             from lit_gans.metrics.generation import GenerationMetrics
 
             dm = self.trainer.datamodule if self._trainer is not None else None
             self._metrics = GenerationMetrics(
-                feature=self.metrics_kind,
+                feature=self._metrics_feature(),
                 weights=self.metrics_weights,
                 class_accuracy=bool(self.num_classes),
                 mnist_root=getattr(dm, "root", None),
@@ -191,6 +205,41 @@ class NoiseGAN(GANModule):
         values = self._metrics.compute()
         self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)  # torchmetrics already synced
         self._metrics.reset()
+
+    # ------------------------------------------------------------------ test (lit_gans.evaluation)
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """FID/KID (+ class accuracy) of ``test_samples`` generated images against the real test images. Real item i
+        generates the samples i, i + N, i + 2N, ... (< test_samples; N = test-set size) with their own seeded noise
+        and item i's label, so the count and the noise do not depend on the batch size or the number of ranks."""
+        metrics = self._get_metrics()
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        real, index = batch["image"][keep], batch["index"][keep]
+        labels = batch["label"][keep] if self.num_classes else None
+        if real.shape[0] == 0:
+            return
+        n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
+        ids_t, rows_t = generated_sample_ids(index, n_real, self.test_samples or n_real)
+        fake_labels = labels[rows_t] if labels is not None else None
+        metrics.update_real(to_unit_range(real))
+        if not ids_t.numel():  # test_samples below the test-set size: this batch's items stand for no sample
+            return
+        z = seeded_noise(ids_t.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
+        fake = to_unit_range(self.G(z, fake_labels, self.sampling_generator))
+        metrics.update_fake(fake, labels=fake_labels)
+        first = ids_t < n_real  # the sample made from item i's own index: shown beside the real item i
+        captions = [f"class {int(c)}" for c in fake_labels[first].tolist()] if fake_labels is not None else None
+        self.add_test_examples(dataloader_idx, ids_t[first], {"generated": fake[first], "real (test set)": to_unit_range(real)[rows_t[first]]}, captions)
+
+    def on_test_epoch_end(self) -> None:
+        values = self._get_metrics().compute()  # synced across ranks
+        self._metrics.reset()
+        if self._metrics_feature() != "inception":
+            self.add_test_note(
+                "FID/KID on the project's digit-classifier features (docs/metrics.md), not comparable with InceptionV3 "
+                "FIDs; --model.init_args.metrics=inception for those (needs the FID Inception weights)"
+            )
+        self.add_test_note("Inception Score not measured: the FID InceptionV3 file has no classifier head (pool3 features only)")
+        self.publish_test_results([{"set": self.test_set_names()[0], **values}])
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:

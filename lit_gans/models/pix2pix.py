@@ -61,6 +61,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lit_gans.errors import ConfigError
+from lit_gans.evaluation import EvaluationMixin, colourfulness, inception_available
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.paired import PairedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
@@ -104,7 +105,7 @@ def generator_mode(net: nn.Module, mode: InferenceMode) -> Iterator[nn.Module]:
             m.track_running_stats = value
 
 
-class PairedTranslationMixin:
+class PairedTranslationMixin(EvaluationMixin):
     """Validation, metrics, samples and prediction shared by :class:`Pix2Pix` and :class:`GeneratorPretraining`.
 
     Batches: ``{"A": input, "B": target, "index", "name"}`` from ``datamodules.paired.PairedDataModule``
@@ -200,11 +201,65 @@ class PairedTranslationMixin:
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    # -------------------------------------------------------------- test (lit_gans.evaluation)
+    def _test_metrics(self) -> dict[str, Any]:
+        state = self._test_state()  # type: ignore[attr-defined]
+        if "paired" not in state:
+            from torchmetrics import MeanMetric
+
+            m: dict[str, Any] = {"paired": PairedImageMetrics(), "l1": MeanMetric()}
+            if self.color_space == "lab":
+                m.update(ab_l1_gray=MeanMetric(), colourfulness=MeanMetric(), colourfulness_target=MeanMetric())
+            m = {k: v.to(self.device) for k, v in m.items()}  # type: ignore[attr-defined]
+            if inception_available():
+                from lit_gans.metrics.generation import GenerationMetrics
+
+                m["fid"] = GenerationMetrics(feature="inception", reference="test").to(self.device)  # type: ignore[attr-defined]
+            else:
+                from lit_gans.evaluation import INCEPTION_NOTE
+
+                self.add_test_note(INCEPTION_NOTE)  # type: ignore[attr-defined]
+            state["paired"] = m
+        return state["paired"]
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Pix2Pix: PSNR, SSIM (RGB), L1 (network units, per image) and FID (InceptionV3, when installed) on the test
+        split. Colorization adds ab L1 (and the gray baseline) and the colourfulness of Hasler & Suesstrunk 2003
+        (of the output and of the ground truth). Validation's metric code (``PairedImageMetrics``)."""
+        keep = self.test_keep(batch["index"], dataloader_idx)  # type: ignore[attr-defined]
+        if not bool(keep.any()):
+            return
+        a, b, index = batch["A"][keep], batch["B"][keep], batch["index"][keep]
+        fake = self.translate(a).float()
+        m = self._test_metrics()
+        lab = self.color_space == "lab"
+        out_rgb, target_rgb = self.to_rgb(a, fake), self.to_rgb(a, b)
+        m["paired"].update(out_rgb, target_rgb, index, fake if lab else None, b if lab else None)
+        m["l1"].update((fake - b.float()).abs().flatten(1).mean(1))
+        if lab:
+            m["ab_l1_gray"].update(b.float().abs().flatten(1).mean(1))
+            m["colourfulness"].update(colourfulness(out_rgb))
+            m["colourfulness_target"].update(colourfulness(target_rgb))
+        if "fid" in m:
+            m["fid"].update_real(target_rgb.clamp(0, 1))
+            m["fid"].update_fake(out_rgb.clamp(0, 1))
+        names = [n for n, k in zip(batch.get("name") or [""] * len(keep), keep.tolist()) if k]
+        cols = {"input": self.input_rgb(a), "output": out_rgb, "target": target_rgb}
+        self.add_test_examples(dataloader_idx, index, cols, names)  # type: ignore[attr-defined]
 
     def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+        m = self._test_metrics()
+        paired = m["paired"].compute()  # synced across ranks
+        row: dict[str, Any] = {"set": self.test_set_names()[0], "psnr": paired["psnr"], "ssim": paired["ssim"]}  # type: ignore[attr-defined]
+        if self.color_space == "lab":  # the L1 of the output is the ab L1 (ab/110 units)
+            row.update(ab_l1=paired["ab_l1"], ab_l1_gray=m["ab_l1_gray"].compute())
+            row.update(colourfulness=m["colourfulness"].compute(), colourfulness_target=m["colourfulness_target"].compute())
+        else:
+            row["l1"] = m["l1"].compute()  # |G(x) - y| in the network's [-1, 1] units, per image then averaged
+        if "fid" in m:
+            values = m["fid"].compute()
+            row.update({k: v for k, v in values.items() if k.startswith("fid")})
+        self.publish_test_results([row])  # type: ignore[attr-defined]
 
     # -------------------------------------------------------------- prediction
     @torch.no_grad()

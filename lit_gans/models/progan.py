@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, generated_sample_ids, inception_available
 from lit_gans.losses.adversarial import d_wgan, g_wgan
 from lit_gans.losses.penalties import drift_penalty, gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
@@ -146,7 +147,7 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return torch.sin((1.0 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
-class ProGAN(GANModule):
+class ProGAN(EvaluationMixin, GANModule):
     """Progressive GAN training: WGAN-GP + drift, growing G and D, schedule in kimg.
 
     Args:
@@ -164,7 +165,10 @@ class ProGAN(GANModule):
         metrics: validation FID/KID features: None, 'digits' / 'mnist' (the project's digit CNN) or
             'inception' (see ``lit_gans.metrics.generation``).
         metrics_weights: weights of that feature network (None: the default cache).
-        swd: also compute the sliced Wasserstein distance (the paper's metric) at validation.
+        swd: also compute the sliced Wasserstein distance (the paper's metric) at validation and test.
+        test_samples: generated samples that ``test`` measures (None: as many as the real test images; the paper's
+            SWD uses 16,384 and its FID 50,000). ``test`` uses ``metrics`` or, when None, the digit classifier
+            for digits/MNIST and InceptionV3 (when installed) for folders.
         **kwargs: ``GANModule`` options (``optimizer_g``/``optimizer_d`` override the paper's Adam, ...).
     """
 
@@ -182,6 +186,7 @@ class ProGAN(GANModule):
         metrics: Optional[Literal["digits", "mnist", "inception"]] = None,
         metrics_weights: Optional[str] = None,
         swd: bool = True,
+        test_samples: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(ema_decay=ema_decay, **kwargs)
@@ -209,6 +214,9 @@ class ProGAN(GANModule):
         self.gp_weight, self.drift_weight = gp_weight, drift_weight
         self.reset_optimizer_on_phase = reset_optimizer_on_phase
         self.metrics_kind, self.metrics_weights, self.use_swd = metrics, metrics_weights, swd
+        if test_samples is not None and test_samples < 2:
+            raise ValueError(f"test_samples must be >= 2, got {test_samples}")
+        self.test_samples = test_samples
         self.sample_seed = sample_seed
         self._metrics = None  # GenerationMetrics: not a submodule (kept out of checkpoints)
         self._swd = None
@@ -370,11 +378,18 @@ class ProGAN(GANModule):
     def _get_metrics(self):  # noqa: ANN202
         dm = self.trainer.datamodule if self._trainer is not None else None
         reference = getattr(dm, "metric_reference", "val")
-        if self._metrics is None and self.metrics_kind is not None:
+        testing = self._trainer is not None and self.trainer.testing
+        feature = self.metrics_kind
+        if feature is None and testing:
+            source = getattr(dm, "source", None)
+            feature = source if source in ("digits", "mnist") else ("inception" if inception_available(self.metrics_weights) else None)
+            if feature is None:
+                self.add_test_note(INCEPTION_NOTE)
+        if self._metrics is None and feature is not None:
             from lit_gans.metrics.generation import GenerationMetrics
 
             self._metrics = GenerationMetrics(
-                feature=self.metrics_kind, weights=self.metrics_weights, reference=reference, mnist_root=getattr(dm, "root", None)
+                feature=feature, weights=self.metrics_weights, reference=reference, mnist_root=getattr(dm, "root", None)
             )
         if self._swd is None and self.use_swd and self.resolution >= 16:
             from lit_gans.metrics.swd import SlicedWassersteinDistance
@@ -411,6 +426,46 @@ class ProGAN(GANModule):
             self._swd.reset()
         if values:
             self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)  # torchmetrics already synced
+
+    # ------------------------------------------------------------------ test (lit_gans.evaluation)
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """SWD (the paper's Table 1 metric, x1e3 per level and averaged) and FID/KID of ``test_samples`` images from
+        the EMA generator against the real test images (item i stands for samples i, i + N, ...: see
+        :func:`lit_gans.evaluation.generated_sample_ids`)."""
+        self._get_metrics()
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        if not bool(keep.any()):
+            return
+        real, index = to_unit_range(batch["image"][keep]), batch["index"][keep]
+        n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
+        ids, rows = generated_sample_ids(index, n_real, self.test_samples or n_real)
+        fake = real[:0]
+        if ids.numel():
+            z = seeded_noise(ids.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
+            fake = self.generate_images(z)
+        if self._metrics is not None:
+            self._metrics.update_real(real)
+            if fake.shape[0]:
+                self._metrics.update_fake(fake)
+        if self._swd is not None:
+            self._swd.update(real, real=True)
+            if fake.shape[0]:
+                self._swd.update(fake, real=False)
+        first = ids < n_real
+        self.add_test_examples(dataloader_idx, ids[first], {"generated": fake[first], "real (test set)": real[rows[first]]})
+
+    def on_test_epoch_end(self) -> None:
+        values: dict[str, Tensor] = {}
+        if self._metrics is not None:
+            values.update(self._metrics.compute())  # synced across ranks
+            self._metrics.reset()
+        if self._swd is not None:
+            values.update(self._swd.compute())
+            self._swd.reset()
+            self.add_test_note("SWD draws its random patches on each process: a multi-process SWD is a different draw of the same estimate")
+        dm = self.trainer.datamodule
+        name = getattr(dm, "source", None) or "test"
+        self.publish_test_results([{"set": f"{name}/{getattr(dm, 'metric_reference', 'test')}", **values}])
 
     @torch.no_grad()
     def interpolation_grid(self, rows: int = 8, steps: int = 8) -> Tensor:

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from lit_gans.evaluation import EvaluationMixin
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.sr import SRMetrics, build_lpips, imresize_bicubic
 from lit_gans.models.base import GANModule, StepLogs
@@ -91,9 +92,13 @@ def run_generator(net: nn.Module, lr: Tensor, scale: int) -> Tensor:
     return net(lr)[..., : h * scale, : w * scale]
 
 
-class _SuperResolution:
+class _SuperResolution(EvaluationMixin):
     """Validation, test, prediction and sample grids shared by the three modules (a mixin in front of a
-    LightningModule that has ``generator``, ``scale`` and ``sampling_generator``)."""
+    LightningModule that has ``generator``, ``scale`` and ``sampling_generator``).
+
+    ``test``: the SR papers' per-set table (SRGAN Table 2): one row per test set
+    (``--data.init_args.test_roots``) with PSNR-Y / SSIM-Y of the model and of bicubic upsampling (and LPIPS with
+    ``lpips: true``), by the protocol of :mod:`lit_gans.metrics.sr` (the validation metric code)."""
 
     generator: nn.Module
     scale: int
@@ -161,11 +166,42 @@ class _SuperResolution:
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch)
+    def _test_metrics(self, dataloader_idx: int) -> dict[str, Any]:
+        state = self._test_state()
+        per_set = state.setdefault("sr", {})
+        if dataloader_idx not in per_set:
+            m = {"model": SRMetrics(crop=self.scale), "bicubic": SRMetrics(crop=self.scale)}
+            if self._lpips is not None:
+                m["lpips"] = build_lpips()
+            per_set[dataloader_idx] = {k: v.to(self.device) for k, v in m.items()}  # type: ignore[attr-defined]
+        return per_set[dataloader_idx]
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        keep = self.test_keep(batch["index"], dataloader_idx)
+        if not bool(keep.any()):
+            return
+        lr, hr, index = batch["lr"][keep], batch["hr"][keep], batch["index"][keep]
+        sr = self.super_resolve(lr)
+        bicubic = imresize_bicubic(lr, self.scale)
+        m = self._test_metrics(dataloader_idx)
+        m["model"].update(sr, hr, index)
+        m["bicubic"].update(bicubic, hr, index)
+        if "lpips" in m:
+            m["lpips"].update(sr.clamp(0, 1), hr)
+        names = [n for n, k in zip(batch.get("name") or [""] * len(keep), keep.tolist()) if k]
+        self.add_test_examples(dataloader_idx, index, {"input (LR)": lr, "output": sr, "bicubic": bicubic, "target (HR)": hr}, names)
 
     def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+        rows = []
+        for d, name in enumerate(self.test_set_names()):
+            m = self._test_metrics(d)
+            model, bicubic = m["model"].compute(), m["bicubic"].compute()  # synced across ranks
+            row: dict[str, Any] = {"set": name, "psnr_y": model["psnr_y"], "ssim_y": model["ssim_y"]}
+            if "lpips" in m:
+                row["lpips"] = m["lpips"].compute()
+            row.update(psnr_y_bicubic=bicubic["psnr_y"], ssim_y_bicubic=bicubic["ssim_y"])
+            rows.append(row)
+        self.publish_test_results(rows)
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
