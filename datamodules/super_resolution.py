@@ -439,11 +439,18 @@ class SuperResolutionDataModule(L.LightningDataModule):
         return pairs  # type: ignore[return-value]
 
     def prepare_data(self) -> None:
-        """With ``download``: fetch the training, LR and validation folders that are missing (once per node)."""
+        """With ``download``: fetch the folders this run reads that are missing (once per node): training, LR
+        and validation folders, or for ``test`` the ``test_roots`` (names inferred from the folder, e.g. Set5)."""
         from lit_gans.datasets import prepare
 
-        prepare(self.root, self.dataset, self.download)
-        prepare(self.lr_root, None, self.download, option="--data.init_args.lr_root")
+        testing = str(getattr(getattr(self.trainer, "state", None), "fn", "")).endswith("test") if self.trainer else False
+        if testing and self.test_roots:
+            for i, root in enumerate(self.test_roots):
+                prepare(root, None, self.download, option=f"--data.init_args.test_roots[{i}]")
+            return
+        if not testing:
+            prepare(self.root, self.dataset, self.download)
+            prepare(self.lr_root, None, self.download, option="--data.init_args.lr_root")
         prepare(self.val_root, self.val_dataset, self.download, option="--data.init_args.val_root",
                 dataset_option="--data.init_args.val_dataset")
         prepare(self.val_lr_root, None, self.download, option="--data.init_args.val_lr_root")

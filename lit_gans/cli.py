@@ -429,12 +429,10 @@ class LitGansCLI(LightningCLI):
             config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
         extra = [RunTracker()]
         if self.subcommand == "test":
-            try:
-                from lit_gans.evaluation import TestReport
-            except ImportError:
-                pass
-            else:
-                extra.append(TestReport())
+            from lit_gans.evaluation import TestReport
+
+            if not any(isinstance(cb, TestReport) for cb in list(config.get("callbacks") or []) + list(callbacks)):
+                extra.append(TestReport())  # the results table, files and page of every `lit-gans test`
         return super()._instantiate_trainer(config, list(callbacks) + extra)
 
     def _finish_wandb(self) -> None:
