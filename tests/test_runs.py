@@ -425,3 +425,13 @@ def test_prediction_names_never_collide(tmp_path):
     L.Trainer(accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False).predict(Two(), loader)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "photo_2.png"]
     assert writer.total == 2 and writer.renamed == [("photo", "photo_2")]
+
+
+def test_lit_gans_data_dispatches_to_the_dataset_tool(capsys):
+    try:
+        cli_main(["data", "list"])
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr().out
+    assert code == 0 and "facades" in out and "div2k_train_hr" in out and "set5" in out
