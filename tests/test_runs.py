@@ -195,7 +195,29 @@ def _fit_process(tmp_path: Path, name: str, kill_at: int | None, *extra: str) ->
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "lit_gans", "fit", "--config", DIGITS, "--config", str(overlay),
            f"--trainer.default_root_dir={tmp_path / name}", *TINY, *extra]
-    return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=600)
+    if proc.returncode == -9:  # W&B's service process outlives a SIGKILL by a second or two, holding the run id
+        _wait_for_orphans(proc.pid)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _wait_for_orphans(pid: int, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"wandb-core") for a in args) and str(pid).encode() in args:
+                alive = True
+        if not alive:
+            return
+        time.sleep(0.2)
 
 
 def _losses(folder: Path) -> dict[int, tuple[str, str]]:
