@@ -113,7 +113,7 @@ def write(names: list[str]) -> None:
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         with tempfile.TemporaryDirectory(prefix="lit_gans_nb_") as tmp:
             execute(nb, Path(tmp))
         nb.metadata.pop("widgets", None)
@@ -125,7 +125,16 @@ def write(names: list[str]) -> None:
         finally:
             if os.path.exists(tmp_file):
                 os.unlink(tmp_file)
-        print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s, {path.stat().st_size / 1024:.0f} KiB", flush=True)
+        print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s wall, "
+              f"{_children_cpu() - cpu:.1f} s CPU (kernel), {path.stat().st_size / 1024:.0f} KiB", flush=True)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (the kernels) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
