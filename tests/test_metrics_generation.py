@@ -413,3 +413,20 @@ def test_torchscript_route_matches_torch_fidelity_route(tmp_path, monkeypatch) -
         assert theirs._uint8_input  # went through torchmetrics' NoTrainInceptionV3
         with torch.no_grad():
             torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=tol)
+
+
+def test_validate_then_fit_keeps_the_metric_states_usable(tmp_path):
+    """validate() resets the metric states in inference mode; fit's validation then updates them outside it."""
+    import lightning as L
+
+    from datamodules.digits import DigitsDataModule
+    from lit_gans.models.noise import DCGAN
+    from lit_gans.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    model = DCGAN(DCGANGenerator(16, 1, 16, 8), DCGANDiscriminator(1, 16, 8), metrics="digits")
+    data = DigitsDataModule(image_size=16, batch_size=64)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        max_epochs=1, limit_train_batches=2, limit_val_batches=2, default_root_dir=str(tmp_path))
+    trainer.validate(model, data)
+    trainer.fit(model, data)
+    assert any(k.startswith("val/fid") for k in trainer.callback_metrics)

@@ -323,6 +323,7 @@ class GenerationMetrics:
             out[names["class_accuracy"]] = self.class_acc.compute().float()
         return out
 
+    @torch.inference_mode(False)  # reset runs in validation (inference mode); the states are updated outside it later
     def reset(self) -> None:
         """Forget the generated samples (and the real ones unless ``reset_real_features=False``)."""
         self.fid.reset()

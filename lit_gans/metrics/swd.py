@@ -185,6 +185,7 @@ class SlicedWassersteinDistance(Metric):
         self.add_state("n_fake", default=torch.tensor(0), dist_reduce_fx="sum")
         self._generator = torch.Generator().manual_seed(seed)
 
+    @torch.inference_mode(False)  # reset runs in validation (inference mode); the states are updated outside it later
     def reset(self) -> None:
         super().reset()
         self._generator = torch.Generator().manual_seed(self.seed)
