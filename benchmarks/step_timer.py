@@ -31,7 +31,8 @@ class EpochStepTimer(L.Callback):
     each boundary when the module is on a GPU.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose  # print each epoch's ms/step (e.g. when attached to a CLI run)
         self.epoch_ms: list[float] = []
         self._last: Optional[float] = None
         self._steps: list[float] = []
@@ -53,6 +54,8 @@ class EpochStepTimer(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._steps:
             self.epoch_ms.append(1e3 * statistics.fmean(self._steps))
+            if self.verbose:
+                print(f"epoch {trainer.current_epoch}: {self.epoch_ms[-1]:.1f} ms/step", flush=True)
 
 
 def growth(epoch_ms: list[float], k: Optional[int] = None) -> dict[str, float]:

@@ -372,8 +372,13 @@ COLUMNS = [
 ]
 
 
-def fmt(x: Optional[float], spec: str = ".1f") -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+def fmt(x: Optional[float], spec: Optional[str] = None) -> str:
+    """``spec``, or by default three significant digits at least (no exponent): 1234, 123.4, 12.35, 0.123."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if spec is None:
+        spec = ".0f" if abs(x) >= 1000 else ".1f" if abs(x) >= 100 else ".2f" if abs(x) >= 10 else ".3g"
+    return format(x, spec)
 
 
 def crop_of(batch: dict[str, Any]) -> str:
