@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import copy
 import functools
+import gc
 import logging
 import math
 import os
@@ -53,6 +54,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: the project's da
     sys.path.insert(0, str(ROOT))
 
 from lit_gans.cli import LitGansCLI  # noqa: E402
+
+#: a compile run starts only with at least this much of ``--budget-s`` left (compilation takes ~a minute per model)
+COMPILE_RESERVE_S = 100.0
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "fp32": {"precision": "32-true", "channels_last": False, "compile": False},
@@ -295,6 +299,7 @@ def device_batch(model, dm, device: torch.device) -> dict[str, Any]:  # noqa: AN
 
 
 def peak_reset(device: torch.device) -> None:
+    gc.collect()  # the previous run's copies
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -400,7 +405,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--bc-variants", nargs="*", default=["fp32", "bf16+cl"], help="variants also timed in (b) and (c)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 1 quick, 3; +3 under compile)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per run (default 2 quick, 20)")
-    ap.add_argument("--budget-s", type=float, default=450.0, help="stop starting new runs after this many seconds")
+    ap.add_argument("--budget-s", type=float, default=340.0,
+                    help="start no new run after this many seconds (a compile run needs 100 s left); with start-up and "
+                    "the last runs, the whole command stays under 8 minutes")
     ap.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -417,37 +424,43 @@ def main(argv: Optional[list[str]] = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     steps = args.steps or (2 if args.quick else 20)
     t0 = time.perf_counter()
-    rows: list[list[str]] = []
+    built: dict[str, tuple] = {}
+    results: dict[tuple[str, str], list[str]] = {}
+    fp32_speed: dict[str, float] = {}
+    # compile last: its warm-up (compilation) is the longest, so it must not crowd out the other variants
+    passes = [[v for v in variants if not VARIANTS[v]["compile"]], [v for v in variants if VARIANTS[v]["compile"]]]
     with tempfile.TemporaryDirectory(prefix="lit_gans_throughput_") as tmp:
-        for name in args.models:
-            spec = SPECS[name]
-            if time.perf_counter() - t0 > args.budget_s:
-                rows.append([name, "-", "all", *["skipped (time budget)"] + ["-"] * (len(COLUMNS) - 4)])
-                continue
-            model, dm = build(spec, Path(tmp) / name, args.quick, device.type)
-            batch = device_batch(model, dm, device)
-            fp32_speed = None
-            for vname in variants:
-                variant = VARIANTS[vname]
-                w = warmup + (3 if variant["compile"] else 0)
-                row = [name, crop_of(batch), vname]
-                if time.perf_counter() - t0 > args.budget_s:
-                    rows.append(row + ["skipped (time budget)"] + ["-"] * (len(COLUMNS) - 4))
-                    continue
-                a = run_lightning(model, variant, device, w, steps, batch=batch) if "a" in args.modes else None
-                if a is not None and vname == "fp32":
-                    fp32_speed = a["img_s"]
-                do_bc = vname in args.bc_variants
-                b = run_lightning(model, variant, device, w, steps, dm=dm) if do_bc and "b" in args.modes else None
-                c = run_plain(model, variant, device, w, steps, batch) if do_bc and "c" in args.modes else None
-                row += [
-                    fmt(a and a["img_s"]), fmt(a and a["ms_g"]), fmt(a and a["peak"], ".0f"),
-                    fmt(a["img_s"] / fp32_speed if a and fp32_speed else None, ".2f"),
-                    fmt(b and b["img_s"]), fmt(b and 100 * b["wait"]), fmt(c and c["ms_g"]),
-                    fmt(a["ms_g"] / c["ms_g"] if a and c else None, ".3f"),
-                ]
-                rows.append(row)
-                print(" | ".join(row), file=sys.stderr, flush=True)
+        for pass_variants in passes:
+            for name in args.models:
+                for vname in pass_variants:
+                    variant = VARIANTS[vname]
+                    left = args.budget_s - (time.perf_counter() - t0)
+                    if left <= (COMPILE_RESERVE_S if variant["compile"] else 0):
+                        crop = crop_of(built[name][2]) if name in built else "-"
+                        results[(name, vname)] = [name, crop, vname, "skipped (time budget)"] + ["-"] * (len(COLUMNS) - 4)
+                        continue
+                    if name not in built:
+                        model, dm = build(SPECS[name], Path(tmp) / name, args.quick, device.type)
+                        built[name] = (model, dm, device_batch(model, dm, device))
+                    model, dm, batch = built[name]
+                    w = warmup + (3 if variant["compile"] else 0)
+                    a = run_lightning(model, variant, device, w, steps, batch=batch) if "a" in args.modes else None
+                    if a is not None and vname == "fp32":
+                        fp32_speed[name] = a["img_s"]
+                    do_bc = vname in args.bc_variants
+                    b = run_lightning(model, variant, device, w, steps, dm=dm) if do_bc and "b" in args.modes else None
+                    c = run_plain(model, variant, device, w, steps, batch) if do_bc and "c" in args.modes else None
+                    base = fp32_speed.get(name)
+                    row = [
+                        name, crop_of(batch), vname,
+                        fmt(a and a["img_s"]), fmt(a and a["ms_g"]), fmt(a and a["peak"], ".0f"),
+                        fmt(a["img_s"] / base if a and base else None, ".2f"),
+                        fmt(b and b["img_s"]), fmt(b and 100 * b["wait"]), fmt(c and c["ms_g"]),
+                        fmt(a["ms_g"] / c["ms_g"] if a and c else None, ".3f"),
+                    ]
+                    results[(name, vname)] = row
+                    print(" | ".join(row), file=sys.stderr, flush=True)
+    rows = [results[(n, v)] for n in args.models for v in variants]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     lines = [
