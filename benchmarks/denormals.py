@@ -100,7 +100,9 @@ def main() -> None:
     for _ in range(args.repeats):
         for flush in (False, True):
             state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            done = state["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]  # epochs finished
+            progress = state["loops"]["fit_loop"]["epoch_progress"]["current"]
+            # epochs finished: a ModelCheckpoint file written at an epoch's end counts it as started, not completed
+            done = max(progress["completed"], progress["started"])
             epochs = done + args.resume_epochs
             cli, timer = build(epochs, flush, args.seed)
             start = time.perf_counter()
