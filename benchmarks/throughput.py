@@ -10,7 +10,9 @@ precision variant (fp32; bf16-mixed; bf16-mixed + channels_last; + torch.compile
     for data: fetching, transfer and the datamodule's device-side preprocessing, timed between batches);
 (c) **plain loop**: a plain PyTorch loop of the same networks, losses and optimizers (the model's own
     ``generate`` / ``discriminator_loss`` / ``generator_loss``, ``requires_grad`` toggling, ``torch.autocast``
-    for bf16), without Lightning; the table gives Lightning (a) / plain (c).
+    for bf16, backward outside autocast), without Lightning; the table gives Lightning (a) / plain (c).
+
+(a) runs for every variant; (b) and (c) for ``--bc-variants`` (default fp32 and bf16+cl).
 
 Warm-up steps are excluded from every timing; CUDA is synchronised around the timers; peak memory is
 ``torch.cuda.max_memory_allocated`` (reset before each run). Each (model, variant) has a step budget and
