@@ -27,11 +27,13 @@ def gradient_penalty(
     real, fake = real.detach().float(), fake.detach().float()
     alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    # Autocast off for the critic AND the gradient: with create_graph=True the backward formulas are recorded as
+    # ordinary ops, and under an active autocast their matmuls/convolutions would run in bf16/fp16.
     with torch.autocast(device_type=real.device.type, enabled=False):
         out = critic(x_hat)
-    (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
-    norm = grad.flatten(1).norm(2, dim=1)
-    return weight * ((norm - target) ** 2).mean()
+        (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
+        norm = grad.flatten(1).norm(2, dim=1)
+        return weight * ((norm - target) ** 2).mean()
 
 
 def drift_penalty(real_out: Tensor, weight: float = 1e-3) -> Tensor:

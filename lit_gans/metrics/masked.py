@@ -58,7 +58,8 @@ def hole_psnr(pred: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-10) ->
 def hole_ssim(pred: Tensor, target: Tensor, mask: Tensor, window_size: int = SSIM_WINDOW) -> Tensor:
     """Per-image mean of the SSIM map over the hole, ``[B]`` (images larger than ``window_size // 2``)."""
     _check(pred, target, mask)
-    ssim_map = kornia.metrics.ssim(pred.float(), target.float(), window_size, max_val=1.0)
+    with torch.autocast(device_type=pred.device.type, enabled=False):  # fp32 inside a bf16-mixed validation step
+        ssim_map = kornia.metrics.ssim(pred.float(), target.float(), window_size, max_val=1.0)
     return _hole_mean(ssim_map, mask)
 
 

@@ -22,6 +22,9 @@ used 16384 images (official ``metric-swd-16k``); metric names carry the count ac
 Deviations: random draws come from a seeded ``torch.Generator`` (reproducible), not numpy's global RNG;
 the two sets must hold the same number of descriptors (official asserts it too): ``compute`` uses the
 first ``min(n_real, n_fake)`` descriptors of each level when they differ.
+
+Precision: float32 with autocast off (the pyramid's convolutions and the projections), also inside a
+bf16-mixed validation step (``tests/test_bf16.py``).
 """
 
 from __future__ import annotations
@@ -50,9 +53,16 @@ def _kernel(x: Tensor, gain: float = 1.0) -> Tensor:
     return k.to(x.device, x.dtype).expand(c, 1, 5, 5)
 
 
+def _fp32(x: Tensor) -> torch.autocast:
+    """Autocast off: the metric is computed in float32 even inside a bf16-mixed/fp16 validation step (autocast
+    would run the pyramid's convolutions and the projections' matmuls in half precision)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 def pyr_down(x: Tensor) -> Tensor:
     """Blur with the 5x5 binomial filter (reflect borders) and keep every second pixel (OpenCV ``pyrDown``)."""
-    y = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _kernel(x), groups=x.shape[1])
+    with _fp32(x):
+        y = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), _kernel(x), groups=x.shape[1])
     return y[:, :, ::2, ::2]
 
 
@@ -61,7 +71,8 @@ def pyr_up(x: Tensor) -> Tensor:
     b, c, h, w = x.shape
     up = x.new_zeros(b, c, 2 * h, 2 * w)
     up[:, :, ::2, ::2] = x
-    return F.conv2d(F.pad(up, (2, 2, 2, 2), mode="reflect"), _kernel(x, 4.0), groups=c)
+    with _fp32(x):
+        return F.conv2d(F.pad(up, (2, 2, 2, 2), mode="reflect"), _kernel(x, 4.0), groups=c)
 
 
 def laplacian_pyramid(x: Tensor, num_levels: int) -> list[Tensor]:
@@ -134,8 +145,9 @@ def sliced_wasserstein(a: Tensor, b: Tensor, directions: Tensor) -> Tensor:
     if a.shape != b.shape:
         raise ValueError(f"sliced_wasserstein needs two sets of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     directions = directions.to(a.device, a.dtype)
-    proj_a = torch.sort(torch.einsum("nd,rdk->rnk", a, directions), dim=1).values
-    proj_b = torch.sort(torch.einsum("nd,rdk->rnk", b, directions), dim=1).values
+    with _fp32(a):
+        proj_a = torch.sort(torch.einsum("nd,rdk->rnk", a, directions), dim=1).values
+        proj_b = torch.sort(torch.einsum("nd,rdk->rnk", b, directions), dim=1).values
     return (proj_a - proj_b).abs().mean(dim=(1, 2)).mean()
 
 

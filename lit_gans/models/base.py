@@ -306,7 +306,10 @@ class GANModule(L.LightningModule):
                 rank_zero_info(f"lit_gans: skipped an update at g_iter {self.g_iter}: non-finite loss")
                 return None
             opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            # backward outside autocast (PyTorch AMP recipe: "backward passes under autocast are not recommended"):
+            # under bf16-mixed the fp32 parts (gradient penalty, VGG/SFP, Lab) then also get fp32 gradients
+            with torch.autocast(device_type=self.device.type, enabled=False):
+                self.manual_backward(loss)
             if clip:
                 self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
             opt.step()
