@@ -6,12 +6,13 @@
 2. Every model trains a few steps under ``precision="bf16-mixed"`` with finite losses close to the same steps in
    fp32 (same initial weights, batch and noise).
 
-Tolerance of 2: ``|bf16 - fp32| <= rel * |fp32| + abs`` on every logged value, with (rel, abs) = (0.05, 0.06)
+Tolerance of 2: ``|bf16 - fp32| <= rel * |fp32| + abs`` on every logged value, with (rel, abs) = (0.05, 0.02)
 at step 1 and (0.3, 0.15) at steps 2-3 (``TOL``). bf16 keeps 8 significant bits (rounding error 2^-9 = 0.2%
 per value) and autocast rounds the inputs of every convolution and matmul, so a loss through 10-30 layers moves
-by a few tenths of a percent to ~2% at step 1 (measured worst: 0.018 of ``|fp32| + 0.4``, ProGAN), except a
-mean logit of generated images, which sums values of both signs: 0.055 on -0.53 for one initialisation of the
-Context Encoder (its 4000-wide channel-wise bottleneck), hence the absolute term 0.06. The first Adam update is ~lr per weight
+by a few tenths of a percent to ~2% at step 1 (measured worst: 0.018 of ``|fp32| + 0.4``, ProGAN). The losses are
+compared; the logged mean D outputs (``*_logit``, ``*_critic``: diagnostics, means of values of both signs that
+nearly cancel) are only checked finite: one Context Encoder initialisation moved its mean fake logit by 0.055 on
+-0.53 at step 1 while every loss stayed within 0.2%. The first Adam update is ~lr per weight
 whatever the gradient's size, so weights whose fp32 gradient is near zero can move the other way under bf16, and
 steps 2-3 drift more (measured worst: 0.146 of ``|fp32| + 0.5``, CycleGAN). Values near zero (gradient penalty, critic
 outputs) need the absolute term. A loss in the wrong dtype, an overflow or a broken double backward gives
@@ -38,7 +39,7 @@ import throughput as T  # noqa: E402
 from lit_gans.cli import LitGansCLI  # noqa: E402
 
 #: (relative, absolute) tolerance of the first step's logged values, and of the later steps' (see the module doc)
-TOL = [(0.05, 0.06), (0.3, 0.15)]
+TOL = [(0.05, 0.02), (0.3, 0.15)]
 STEPS = 3
 
 
@@ -172,10 +173,12 @@ def check_close(fp32: list[dict[str, float]], bf16: list[dict[str, float]]) -> N
     for step, (a, b) in enumerate(zip(fp32, bf16)):
         assert a.keys() == b.keys()
         rel, tol = TOL[min(step, 1)]
-        worst = max(abs(b[k] - a[k]) / (abs(a[k]) + tol / rel) for k in a)
+        worst = max(abs(b[k] - a[k]) / (abs(a[k]) + tol / rel) for k in a if not k.endswith(("_logit", "_critic")))
         print(f"step {step}: worst |bf16 - fp32| / (|fp32| + {tol / rel:.2f}) = {worst:.4f} (limit {rel})")
         for k in a:
             assert math.isfinite(b[k]), f"step {step} {k}: {b[k]} under bf16"
+            if k.endswith(("_logit", "_critic")):
+                continue  # diagnostics, not losses (see the module doc)
             assert abs(b[k] - a[k]) <= rel * abs(a[k]) + tol, f"step {step} {k}: bf16 {b[k]:.5f} vs fp32 {a[k]:.5f}"
 
 
