@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError
+from datamodules.images import DataError, eval_sampler
 
 
 class TensorImages(Dataset):
@@ -78,6 +78,7 @@ class DigitImagesDataModule(L.LightningDataModule):
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            sampler=None if shuffle else eval_sampler(self, dataset),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -45,7 +45,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_min_size, list_images, load_image, open_image, to_mode
+from datamodules.images import DataError, check_min_size, eval_sampler, list_images, load_image, open_image, to_mode
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
 
 IMAGENET_MEAN = (117.0 / 255.0, 104.0 / 255.0, 123.0 / 255.0)  # train.lua: 2*117/255-1, 2*104/255-1, 2*123/255-1
@@ -311,17 +311,17 @@ class InpaintingDataModule(L.LightningDataModule):
             self.predict_set = PredictImages(files, masks)
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, sampler=None) -> DataLoader:  # noqa: ANN001
         return DataLoader(
             dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(), sampler=sampler,
         )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.batch_size)
 
     def val_dataloader(self):  # noqa: ANN201
-        return self._loader(self.val_set, False, self.batch_size) if self.val_set is not None else []
+        return self._loader(self.val_set, False, self.batch_size, eval_sampler(self, self.val_set)) if self.val_set is not None else []
 
     def test_dataloader(self):  # noqa: ANN201
         return self.val_dataloader()

@@ -49,7 +49,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from datamodules.digits import SampleIndices
-from datamodules.images import DataError, list_images, load_image
+from datamodules.images import DataError, eval_sampler, list_images, load_image
 
 FOLDER_LAYOUT = "<root>/*.png|jpg|... (any size >= the target resolution; sub-folders are searched too)"
 
@@ -359,7 +359,7 @@ class ProGANDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader(
             self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch.Generator().manual_seed(self.seed), sampler=eval_sampler(self, self.val_set),
         )
 
     def test_dataloader(self) -> DataLoader:

@@ -61,7 +61,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, list_images, load_image, report_modes
+from datamodules.images import DataError, eval_sampler, list_images, load_image, report_modes
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
@@ -426,7 +426,10 @@ class SuperResolutionDataModule(L.LightningDataModule):
         )
 
     def _eval_loader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
+        return DataLoader(
+            self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers,
+            sampler=eval_sampler(self, self.val_set),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader() if self.val_set is not None else []  # type: ignore[return-value]

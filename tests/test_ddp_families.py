@@ -1,0 +1,140 @@
+"""Every image-to-image family and ProGAN under real 2-process DDP on CPU (gloo), through the CLI's YAMLs.
+
+One DDP launch per family (``python -m tests.ddp_probe``: the real ``LitGansCLI``, then ``fit``, a checkpoint,
+``validate`` and ``predict`` from it in the same two processes) and one in-process, one-device ``validate`` of
+the same checkpoint. Checked per family:
+
+* after the steps every rank holds the same parameters (every network, the generator EMA included);
+* the logged training losses are finite;
+* the validation metrics of the 2-process run equal those of the one-process run of the same checkpoint on
+  the same data: the validation sets here have an odd number of items, so a sampler that pads the second
+  rank with a repeated item (Lightning's default ``DistributedSampler``) would count that item twice;
+* ``predict`` writes each file once: the names the ranks returned are disjoint and together are the files.
+
+``test_two_ranks_equal_one_process_double_batch``: one CycleGAN step on 2 ranks x batch b equals one step in
+one process on batch 2b (InstanceNorm, image pool off, no random crop/flip, serial pairing; SGD).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lit_gans.cli import LitGansCLI
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def held_out_folder(folder: Path, n: int = 3, size: tuple[int, int] = (64, 48)) -> Path:
+    """``n`` small PNGs from the embedded held-out photos (an odd count: a padded sampler would repeat one)."""
+    from datamodules.embedded import load_photos
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = list(load_photos("heldout").values())
+    for i in range(n):
+        img = Image.fromarray(photos[i % len(photos)]).resize(size, Image.BICUBIC)
+        if i >= len(photos):
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img.save(folder / f"img{i}.png")
+    return folder
+
+
+def _common(config: str, tmp_path: Path) -> list[str]:
+    return [
+        "--config", str(ROOT / "experiments" / config),
+        "--trainer.accelerator=cpu", "--trainer.max_epochs=1", "--trainer.max_steps=-1",
+        "--trainer.check_val_every_n_epoch=1000", "--trainer.limit_val_batches=1.0", "--trainer.num_sanity_val_steps=0",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--trainer.logger=false",
+        f"--trainer.default_root_dir={tmp_path}", f"--writer.output_dir={tmp_path / 'predictions'}",
+    ]
+
+
+def run_ddp_probe(config: str, tmp_path: Path, *extra: str, devices: int = 2) -> dict:
+    """Launch ``python -m tests.ddp_probe`` on ``devices`` CPU processes; return what each rank recorded."""
+    out = tmp_path / "probe"
+    cmd = [sys.executable, "-m", "tests.ddp_probe", str(out), *_common(config, tmp_path),
+           f"--trainer.devices={devices}", "--trainer.strategy=ddp", *extra]
+    env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    ranks = range(devices)
+    return {
+        "train": [torch.load(out / f"rank{r}.pt") for r in ranks],
+        "val": [torch.load(out / f"val_rank{r}.pt")["metrics"] for r in ranks],
+        "predict": [torch.load(out / f"predict_rank{r}.pt")["names"] for r in ranks],
+        "ckpt": out / "final.ckpt",
+        "stderr": proc.stderr,
+    }
+
+
+def one_process_validate(config: str, tmp_path: Path, ckpt: Path, *extra: str) -> dict[str, float]:
+    os.chdir(tmp_path)  # the YAMLs' relative checkpoint/sample folders (the callers monkeypatch the cwd)
+    cli = LitGansCLI(args=[*_common(config, tmp_path), "--trainer.devices=1", "--trainer.strategy=auto", *extra], run=False)
+    cli.trainer.validate(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt), verbose=False)
+    return {k: v.item() for k, v in cli.trainer.callback_metrics.items() if k.startswith("val/")}
+
+
+def assert_same_weights(r0: dict, r1: dict) -> None:
+    assert r0["params"].keys() == r1["params"].keys()
+    for name in r0["params"]:
+        assert torch.equal(r0["params"][name], r1["params"][name]), f"{name} differs between ranks"
+
+
+def check_family(config: str, tmp_path: Path, monkeypatch, extra: list[str], predict_count: int, expect_ema: bool = False) -> dict:
+    monkeypatch.chdir(tmp_path)
+    res = run_ddp_probe(config, tmp_path, *extra)
+    r0, r1 = res["train"]
+    assert r0["world_size"] == r1["world_size"] == 2
+    assert r0["g_iter"] == r1["g_iter"] > 0
+    assert_same_weights(r0, r1)
+    assert any("_ema." in n for n in r0["params"]) == expect_ema
+    assert r0["metrics"], "no training loss was logged"
+    for r in (r0, r1):
+        for k, v in r["metrics"].items():
+            assert torch.isfinite(v).all(), f"{k} = {v}"
+    # validation: the 2-process metrics (rank 0's = rank 1's after the sync) equal one process's
+    v0, v1 = res["val"]
+    assert v0, "no validation metric was logged"
+    assert v0.keys() == v1.keys()
+    for k in v0:
+        assert torch.allclose(v0[k], v1[k]), f"{k}: rank 0 {v0[k]} vs rank 1 {v1[k]}"
+    single = one_process_validate(config, tmp_path, res["ckpt"], *extra)
+    assert single.keys() == v0.keys()
+    for k in v0:
+        assert v0[k].item() == pytest.approx(single[k], rel=1e-4, abs=1e-5), f"{k}: 2 processes {v0[k].item()} vs 1 process {single[k]}"
+    # predict: each file once
+    n0, n1 = res["predict"]
+    assert not set(n0) & set(n1), f"both ranks predicted {set(n0) & set(n1)}"
+    assert len(n0) + len(n1) == len(set(n0) | set(n1)) == predict_count
+    files = sorted(p.stem for p in (tmp_path / "predictions").glob("*.png"))
+    assert files == sorted(set(n0) | set(n1))
+    res["val_single"] = single
+    return res
+
+
+# ------------------------------------------------------------------------------------------ families
+_PAIRED_TINY = [
+    "--data.init_args.crop_size=32", "--data.init_args.batch_size=2", "--data.init_args.val_max_images=1",
+    "--data.init_args.val_crops=3", "--model.init_args.generator.init_args.num_downs=5",
+    "--model.init_args.generator.init_args.ngf=8", "--model.init_args.discriminator.init_args.ndf=8",
+    "--model.init_args.discriminator.init_args.n_layers=2", "--trainer.limit_train_batches=3",
+]
+
+
+def test_ddp_pix2pix(tmp_path, monkeypatch):
+    pred = held_out_folder(tmp_path / "pred_in", size=(40, 36))
+    check_family("pix2pix_embedded.yaml", tmp_path, monkeypatch, _PAIRED_TINY + [
+        "--model.init_args.inference_mode=eval", f"--data.init_args.predict_root={pred}"], predict_count=3)
+
+
+def test_ddp_colorization(tmp_path, monkeypatch):
+    pred = held_out_folder(tmp_path / "pred_in", size=(40, 36))
+    check_family("colorization_embedded.yaml", tmp_path, monkeypatch, _PAIRED_TINY + [
+        "--model.init_args.predict_size=32", f"--data.init_args.predict_root={pred}"], predict_count=3)
