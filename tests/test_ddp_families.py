@@ -18,6 +18,7 @@ one process on batch 2b (InstanceNorm, image pool off, no random crop/flip, seri
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,20 +31,6 @@ from PIL import Image
 from lit_gans.cli import LitGansCLI
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def held_out_folder(folder: Path, n: int = 3, size: tuple[int, int] = (64, 48)) -> Path:
-    """``n`` small PNGs from the embedded held-out photos (an odd count: a padded sampler would repeat one)."""
-    from datamodules.embedded import load_photos
-
-    folder.mkdir(parents=True, exist_ok=True)
-    photos = list(load_photos("heldout").values())
-    for i in range(n):
-        img = Image.fromarray(photos[i % len(photos)]).resize(size, Image.BICUBIC)
-        if i >= len(photos):
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        img.save(folder / f"img{i}.png")
-    return folder
 
 
 def _common(config: str, tmp_path: Path) -> list[str]:
@@ -129,12 +116,117 @@ _PAIRED_TINY = [
 
 
 def test_ddp_pix2pix(tmp_path, monkeypatch):
-    pred = held_out_folder(tmp_path / "pred_in", size=(40, 36))
+    pred = photo_folder(tmp_path / "pred_in", size=(40, 36))
     check_family("pix2pix_embedded.yaml", tmp_path, monkeypatch, _PAIRED_TINY + [
         "--model.init_args.inference_mode=eval", f"--data.init_args.predict_root={pred}"], predict_count=3)
 
 
 def test_ddp_colorization(tmp_path, monkeypatch):
-    pred = held_out_folder(tmp_path / "pred_in", size=(40, 36))
+    pred = photo_folder(tmp_path / "pred_in", size=(40, 36))
     check_family("colorization_embedded.yaml", tmp_path, monkeypatch, _PAIRED_TINY + [
         "--model.init_args.predict_size=32", f"--data.init_args.predict_root={pred}"], predict_count=3)
+
+
+def photo_folder(folder: Path, n: int = 3, size: tuple[int, int] = (64, 48), gain: float = 1.0) -> Path:
+    """``n`` small PNGs (``img<i>.png``) from the embedded held-out photos, scaled by ``gain`` (< 1: darkened)."""
+    from datamodules.embedded import load_photos
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = list(load_photos("heldout").values())
+    for i in range(n):
+        img = Image.fromarray(photos[i % len(photos)]).resize(size, Image.BICUBIC)
+        if i >= len(photos):
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        if gain != 1.0:
+            img = Image.fromarray((np.asarray(img, dtype=np.float32) * gain).round().astype(np.uint8))
+        img.save(folder / f"img{i}.png")
+    return folder
+
+
+def unpaired_root(root: Path) -> Path:
+    """The embedded trainA/trainB (darkened / normal photo halves) and 3 test images per domain."""
+    from datamodules.lowlight import embedded_lowlight_root
+
+    src = embedded_lowlight_root()
+    for sub in ("trainA", "trainB"):
+        shutil.copytree(src / sub, root / sub)
+    photo_folder(root / "testA", gain=0.3)
+    photo_folder(root / "testB")
+    return root
+
+
+_CYCLEGAN_TINY = [
+    "--data.init_args.load_size=36", "--data.init_args.crop_size=32", "--data.init_args.val_size=32",
+    "--data.init_args.batch_size=2", "--data.init_args.epoch_repeats=1",
+    *(f"--model.init_args.{g}.init_args.{k}" for g in ("generator", "generator_ba") for k in ("ngf=8", "n_blocks=1")),
+    *(f"--model.init_args.{d}.init_args.{k}" for d in ("discriminator", "discriminator_a") for k in ("ndf=8", "n_layers=2")),
+]
+
+
+def test_ddp_cyclegan(tmp_path, monkeypatch):
+    root = unpaired_root(tmp_path / "data")
+    check_family("cyclegan_embedded.yaml", tmp_path, monkeypatch, _CYCLEGAN_TINY + [
+        f"--data.init_args.root={root}", f"--data.init_args.predict_root={root / 'testA'}", "--trainer.limit_train_batches=3",
+    ], predict_count=3)
+
+
+def test_ddp_enlightengan(tmp_path, monkeypatch):
+    paired = tmp_path / "paired"
+    photo_folder(paired / "low", gain=0.3)
+    photo_folder(paired / "high")
+    check_family("enlightengan_embedded.yaml", tmp_path, monkeypatch, [
+        f"--data.init_args.paired_root={paired}", f"--data.init_args.predict_root={paired / 'low'}",
+        "--data.init_args.crop_size=32", "--data.init_args.val_size=32", "--data.init_args.batch_size=2",
+        "--model.init_args.patch_size=16", "--model.init_args.n_patches=2",
+        "--model.init_args.discriminator.init_args.ndf=8", "--model.init_args.discriminator.init_args.n_layers=3",
+        "--model.init_args.discriminator_local.init_args.ndf=8", "--model.init_args.discriminator_local.init_args.n_layers=2",
+        "--trainer.limit_train_batches=3",
+    ], predict_count=3)
+
+
+def test_ddp_context_encoder(tmp_path, monkeypatch):
+    val = photo_folder(tmp_path / "val")
+    check_family("context_encoder_embedded.yaml", tmp_path, monkeypatch, [
+        f"--data.init_args.val_root={val}", f"--data.init_args.predict_root={val}", "--data.init_args.val_crops=1",
+        "--data.init_args.image_size=32", "--data.init_args.load_size=48", "--data.init_args.overlap=1",
+        "--data.init_args.batch_size=4", "--data.init_args.samples_per_epoch=16",
+        "--model.init_args.generator.init_args.image_size=32", "--model.init_args.generator.init_args.nef=8",
+        "--model.init_args.generator.init_args.ngf=8", "--model.init_args.discriminator.init_args.image_size=16",
+        "--model.init_args.discriminator.init_args.ndf=8", "--trainer.limit_train_batches=2",
+    ], predict_count=3)
+
+
+_SR_TINY = [
+    "--data.init_args.batch_size=2", "--data.init_args.repeat=1", "--model.init_args.generator.init_args.num_feat=8",
+    "--model.init_args.generator.init_args.num_blocks=1", "--model.init_args.discriminator.init_args.num_feat=8",
+    "--trainer.limit_train_batches=2",
+]
+
+
+def test_ddp_srgan(tmp_path, monkeypatch):
+    val, lr = photo_folder(tmp_path / "val", size=(80, 64)), photo_folder(tmp_path / "lr", size=(16, 12))
+    check_family("srgan_embedded.yaml", tmp_path, monkeypatch, _SR_TINY + [
+        f"--data.init_args.val_root={val}", f"--data.init_args.predict_root={lr}", "--data.init_args.hr_crop=32",
+        "--model.init_args.discriminator.init_args.input_size=32", "--model.init_args.discriminator.init_args.dense_features=16",
+    ], predict_count=3)
+
+
+def test_ddp_esrgan(tmp_path, monkeypatch):
+    val, lr = photo_folder(tmp_path / "val", size=(80, 64)), photo_folder(tmp_path / "lr", size=(16, 12))
+    check_family("esrgan_embedded.yaml", tmp_path, monkeypatch, _SR_TINY + [
+        f"--data.init_args.val_root={val}", f"--data.init_args.predict_root={lr}",
+        "--model.init_args.generator.init_args.growth=4",
+    ], predict_count=3, expect_ema=True)
+
+
+def test_ddp_progan_across_a_fade(tmp_path, monkeypatch):
+    """4 px stable for 16 images, the 8 px fade-in over the next 16, 8 px stable: 6 steps of 2 ranks x 4 images."""
+    res = check_family("progan_digits.yaml", tmp_path, monkeypatch, [
+        "--model.init_args.generator.init_args.resolution=16", "--model.init_args.discriminator.init_args.resolution=16",
+        "--data.init_args.resolution=16", "--model.init_args.metrics=null", "--model.init_args.swd=true",
+        "--model.init_args.schedule.training_kimg=0.016", "--model.init_args.schedule.transition_kimg=0.016",
+        "--model.init_args.schedule.batch_size={4: 4, 8: 4, 16: 4}", "--model.init_args.schedule.total_kimg=0.048",
+        "--data.init_args.predict_samples=5", "--data.init_args.predict_interpolation=null",
+    ], predict_count=5, expect_ema=True)
+    r0, r1 = res["train"]
+    assert r0["images_seen"] == r1["images_seen"] == 48  # counted over both ranks: the fade ends at the same step
