@@ -4,10 +4,10 @@ tests/test_multinode.py).
 * ``RankProbe``: a callback that writes, per rank, a draw of the noise stream, the final parameters (every
   network, the EMA included), buffers and finite-checkable training metrics (``rank<r>.pt``), the validation
   metrics (``val_rank<r>.pt``) and the names that ``predict`` returned (``predict_rank<r>.pt``).
-* ``python -m tests.ddp_probe <out_dir> <CLI arguments of fit, no subcommand>``: the real ``LitGansCLI``
-  (``run=False``) and one ``Trainer`` run ``fit``, then save ``<out_dir>/final.ckpt``, then ``validate``
-  and ``predict`` from that checkpoint, in the same processes (one DDP launch instead of three: the
-  processes start once). Lightning's subprocess launcher re-runs this module on every rank.
+* ``python -m tests.ddp_probe [--fit-only] <out_dir> <CLI arguments of fit, no subcommand>``: the real
+  ``LitGansCLI`` (``run=False``) and one ``Trainer`` run ``fit``, then save ``<out_dir>/final.ckpt``, then
+  ``validate`` and ``predict`` from that checkpoint, in the same processes (one DDP launch instead of three:
+  the processes start once). Lightning's subprocess launcher re-runs this module on every rank.
 """
 
 from __future__ import annotations
@@ -59,13 +59,22 @@ class RankProbe(L.Callback):
         self._save(trainer, "predict_", {"names": self.names})
 
 
-def main(argv: list[str]) -> None:
+def build(out_dir: Path, args: list[str]):  # noqa: ANN201
+    """The real CLI (no subcommand, ``run=False``) with a ``RankProbe`` writing to ``out_dir``."""
     from lit_gans.cli import LitGansCLI
 
-    out_dir, args = Path(argv[0]), argv[1:]
-    cli = LitGansCLI(args=[*args, "--trainer.callbacks+=tests.ddp_probe.RankProbe", f"--trainer.callbacks.out_dir={out_dir}"], run=False)
+    return LitGansCLI(args=[*args, "--trainer.callbacks+=tests.ddp_probe.RankProbe", f"--trainer.callbacks.out_dir={out_dir}"], run=False)
+
+
+def main(argv: list[str]) -> None:
+    fit_only = argv[0] == "--fit-only"
+    argv = argv[1:] if fit_only else argv
+    out_dir = Path(argv[0])
+    cli = build(out_dir, argv[1:])
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trainer.fit(model, datamodule=data)
+    if fit_only:
+        return
     ckpt = out_dir / "final.ckpt"
     trainer.save_checkpoint(ckpt)  # every rank calls it; rank 0 writes
     trainer.validate(model, datamodule=data, ckpt_path=str(ckpt), verbose=False)

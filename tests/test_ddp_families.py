@@ -43,15 +43,17 @@ def _common(config: str, tmp_path: Path) -> list[str]:
     ]
 
 
-def run_ddp_probe(config: str, tmp_path: Path, *extra: str, devices: int = 2) -> dict:
+def run_ddp_probe(config: str, tmp_path: Path, *extra: str, devices: int = 2, fit_only: bool = False) -> dict:
     """Launch ``python -m tests.ddp_probe`` on ``devices`` CPU processes; return what each rank recorded."""
     out = tmp_path / "probe"
-    cmd = [sys.executable, "-m", "tests.ddp_probe", str(out), *_common(config, tmp_path),
-           f"--trainer.devices={devices}", "--trainer.strategy=ddp", *extra]
+    cmd = [sys.executable, "-m", "tests.ddp_probe", *(["--fit-only"] if fit_only else []), str(out),
+           *_common(config, tmp_path), f"--trainer.devices={devices}", "--trainer.strategy=ddp", *extra]
     env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-6000:]
     ranks = range(devices)
+    if fit_only:
+        return {"train": [torch.load(out / f"rank{r}.pt") for r in ranks]}
     return {
         "train": [torch.load(out / f"rank{r}.pt") for r in ranks],
         "val": [torch.load(out / f"val_rank{r}.pt")["metrics"] for r in ranks],
@@ -230,3 +232,47 @@ def test_ddp_progan_across_a_fade(tmp_path, monkeypatch):
     ], predict_count=5, expect_ema=True)
     r0, r1 = res["train"]
     assert r0["images_seen"] == r1["images_seen"] == 48  # counted over both ranks: the fade ends at the same step
+
+
+def test_two_ranks_equal_one_process_double_batch(tmp_path, monkeypatch):
+    """One CycleGAN step on 2 ranks x batch 2 equals one step in one process on batch 4.
+
+    Chosen so that the step is a function of the data alone: InstanceNorm everywhere (no statistics across
+    the batch), image pool off (``pool_size: 0``: the discriminators see this step's fakes, not a per-rank
+    history), serial A/B pairing, crops the size of the image and no flips (no per-rank draws), and a data
+    set of exactly 4 items (one step sees all of them in any order). Every loss is a mean over the batch and
+    DDP averages the two ranks' gradients, so the gradients are the 4-item ones. SGD (lr 0.1) instead of the
+    paper's Adam: Adam's first step is ~lr * sign(grad), which turns float rounding on near-zero gradients
+    into full lr-sized differences; SGD keeps the comparison at float precision.
+    """
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "data"
+    for sub, gain in (("trainA", 0.3), ("trainB", 1.0)):
+        photo_folder(root / sub, n=4, size=(32, 32), gain=gain)
+    sgd = '{"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}'
+    extra = [
+        f"--data.init_args.root={root}", "--data.init_args.load_size=32", "--data.init_args.crop_size=32",
+        "--data.init_args.hflip=false", "--data.init_args.pairing=serial", "--data.init_args.epoch_repeats=1",
+        "--model.init_args.pool_size=0", f"--model.init_args.optimizer_g={sgd}", f"--model.init_args.optimizer_d={sgd}",
+        "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=0",
+        *(f"--model.init_args.{g}.init_args.{k}" for g in ("generator", "generator_ba") for k in ("ngf=8", "n_blocks=1")),
+        *(f"--model.init_args.{d}.init_args.{k}" for d in ("discriminator", "discriminator_a") for k in ("ndf=8", "n_layers=2")),
+    ]
+    ddp = run_ddp_probe("cyclegan_embedded.yaml", tmp_path, "--data.init_args.batch_size=2", *extra, fit_only=True)
+    r0, r1 = ddp["train"]
+    assert r0["g_iter"] == r1["g_iter"] == 1
+    assert_same_weights(r0, r1)
+
+    from tests.ddp_probe import build
+
+    single_dir = tmp_path / "single"
+    cli = build(single_dir, [*_common("cyclegan_embedded.yaml", tmp_path), "--trainer.devices=1", "--trainer.strategy=auto",
+                             "--data.init_args.batch_size=4", *extra])
+    initial = {n: p.detach().clone() for n, p in cli.model.named_parameters()}
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    one = torch.load(single_dir / "rank0.pt")
+    assert one["g_iter"] == 1 and one["world_size"] == 1
+    moved = max((one["params"][n] - initial[n]).abs().max().item() for n in initial)
+    assert moved > 1e-3, "the step did not move the weights"
+    for name, value in one["params"].items():
+        torch.testing.assert_close(r0["params"][name], value, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
