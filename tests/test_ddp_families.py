@@ -144,11 +144,15 @@ _PAIRED_TINY = [
 
 
 def test_ddp_pix2pix(tmp_path, monkeypatch):
-    # validation: 1 held-out photo x 3 fixed crops = 3 items. inference_mode=eval: the paper's test mode (dropout
-    # on, statistics of the test batch) depends on how the items are batched and on each rank's dropout draws.
+    # validation: 1 held-out photo x 5 fixed crops = 5 items, batches of 2: rank 0 runs 2 batches, rank 1 one.
+    # inference_mode=eval: the paper's test mode (dropout on, statistics of the test batch) depends on how the
+    # items are batched and on each rank's dropout draws.
     pred = photo_folder(tmp_path / "pred_in", size=(40, 36))
+    # Also validates inside fit, through the DDP wrapper, which syncs BatchNorm buffers before the first
+    # validation batch only: the ranks' different batch counts must not make one wait for the other.
     check_family("pix2pix_embedded.yaml", tmp_path, monkeypatch, _PAIRED_TINY + [
-        "--model.init_args.inference_mode=eval", f"--data.init_args.predict_root={pred}"], predict_count=3)
+        "--data.init_args.val_crops=5", "--model.init_args.inference_mode=eval", f"--data.init_args.predict_root={pred}",
+        "--trainer.check_val_every_n_epoch=1"], predict_count=3)
 
 
 def test_ddp_colorization(tmp_path, monkeypatch):
