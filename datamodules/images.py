@@ -146,7 +146,7 @@ def eval_sampler(datamodule: Any, dataset: Dataset) -> Optional[Sampler]:
     batch only). With fewer items than ranks a rank would have none, so Lightning's padding is kept.
     """
     trainer = getattr(datamodule, "trainer", None)
-    world = trainer.world_size if trainer is not None else 1
+    world = int(getattr(trainer, "world_size", 1) or 1)  # no trainer (or a stand-in without one): one process
     if world < 2 or len(dataset) < world:  # type: ignore[arg-type]
         return None
     from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler

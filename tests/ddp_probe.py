@@ -74,11 +74,15 @@ def main(argv: list[str]) -> None:
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trainer.fit(model, datamodule=data)
     if fit_only:
+        trainer.strategy.barrier("ddp_probe_done")
         return
     ckpt = out_dir / "final.ckpt"
     trainer.save_checkpoint(ckpt)  # every rank calls it; rank 0 writes
     trainer.validate(model, datamodule=data, ckpt_path=str(ckpt), verbose=False)
     trainer.predict(model, datamodule=data, ckpt_path=str(ckpt), return_predictions=False)
+    # Lightning's launcher does not wait for the other ranks when rank 0 returns: wait here until every rank has
+    # written its files (predict ends without a collective)
+    trainer.strategy.barrier("ddp_probe_done")
 
 
 if __name__ == "__main__":

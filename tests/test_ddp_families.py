@@ -236,8 +236,8 @@ def test_ddp_progan_across_a_fade(tmp_path, monkeypatch):
         "--data.init_args.resolution=16", "--model.init_args.metrics=null", "--model.init_args.swd=true",
         "--model.init_args.schedule.training_kimg=0.016", "--model.init_args.schedule.transition_kimg=0.016",
         "--model.init_args.schedule.batch_size={4: 4, 8: 4, 16: 4}", "--model.init_args.schedule.total_kimg=0.048",
-        "--data.init_args.predict_samples=5", "--data.init_args.predict_interpolation=null",
-    ], predict_count=5, expect_ema=True)
+        "--data.init_args.predict_samples=5", "--data.init_args.predict_interpolation=[2, 3]",
+    ], predict_count=6, expect_ema=True)  # 5 samples + the interpolation grid, each written once
     r0, r1 = res["train"]
     assert r0["images_seen"] == r1["images_seen"] == 48  # counted over both ranks: the fade ends at the same step
 

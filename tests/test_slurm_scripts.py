@@ -56,7 +56,8 @@ def run_script(script: Path, tmp_path: Path, nodes: int) -> tuple[dict, list[str
     proc = subprocess.run(["bash", str(script), str(CONFIG), "--print_config"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    config = yaml.safe_load(proc.stdout[proc.stdout.index("# lightning.pytorch==") :] if "# lightning.pytorch==" in proc.stdout else proc.stdout.split("\n", 1)[1])
+    assert proc.stdout.startswith("lit_gans: job 4242 (restart 0)")  # the script's own line in the job log
+    config = yaml.safe_load(proc.stdout.split("\n", 1)[1])  # then the configuration, as --print_config prints it
     return config, log.read_text().splitlines()
 
 
