@@ -233,6 +233,7 @@ def test_ddp_progan_across_a_fade(tmp_path, monkeypatch):
     """4 px stable for 16 images, the 8 px fade-in over the next 16, 8 px stable: 6 steps of 2 ranks x 4 images."""
     res = check_family("progan_digits.yaml", tmp_path, monkeypatch, [
         "--model.init_args.generator.init_args.resolution=16", "--model.init_args.discriminator.init_args.resolution=16",
+        "--model.init_args.generator.init_args.fmap_max=16", "--model.init_args.discriminator.init_args.fmap_max=16",
         "--data.init_args.resolution=16", "--model.init_args.metrics=null", "--model.init_args.swd=true",
         "--model.init_args.schedule.training_kimg=0.016", "--model.init_args.schedule.transition_kimg=0.016",
         "--model.init_args.schedule.batch_size={4: 4, 8: 4, 16: 4}", "--model.init_args.schedule.total_kimg=0.048",
