@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size
+from datamodules.images import DataError, check_batch_size, eval_sampler
 from lit_gans.utils.resumable import ResumableLoader
 
 
@@ -81,6 +81,7 @@ class DigitImagesDataModule(L.LightningDataModule):
         return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            sampler=None if shuffle else eval_sampler(self, dataset),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_gans.errors import ConfigError, DataError
 from lit_gans.utils.resumable import ResumableLoader
@@ -197,6 +197,28 @@ def check_min_size(paths: Iterable[Path], min_size: int, option: str = "crop siz
             raise DataError(f"{p} is {w}x{h}, smaller than the {option} {min_size}; {advice}")
 
 
+def eval_sampler(datamodule: Any, dataset: Dataset) -> Optional[Sampler]:
+    """The sampler of a validation/test loader: under DDP, rank r takes items r, r + W, r + 2W, ... (W ranks),
+    so every item is evaluated exactly once across the ranks; None on one process (sequential order).
+
+    Lightning's default for evaluation under DDP is a ``DistributedSampler`` that pads the last ranks with
+    repeated items, so a dataset whose size is not a multiple of W has items counted twice in every
+    ``self.log(..., sync_dist=True)`` mean and every summed metric (Lightning warns about it for
+    ``trainer.validate``). Lightning keeps a ``DistributedSampler`` that a loader already has, and its
+    ``UnrepeatedDistributedSampler`` (the one it uses for ``predict``) does not pad: ranks may run one batch
+    fewer, which is safe because nothing in a validation step synchronises across ranks (``sync_dist``
+    values and torchmetrics states are reduced once, at the epoch end; DDP syncs buffers before the first
+    batch only). With fewer items than ranks a rank would have none, so Lightning's padding is kept.
+    """
+    trainer = getattr(datamodule, "trainer", None)
+    world = int(getattr(trainer, "world_size", 1) or 1)  # no trainer (or a stand-in without one): one process
+    if world < 2 or len(dataset) < world:  # type: ignore[arg-type]
+        return None
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=trainer.global_rank, shuffle=False)
+
+
 class FolderLoaders:
     """The DataLoaders of the folder datamodules (a mixin in front of ``LightningDataModule``): shuffled training
     batches with ``drop_last``, validation/test in order, prediction one image per batch (each at its own size).
@@ -211,11 +233,11 @@ class FolderLoaders:
     batch_size: int
     num_workers: int
 
-    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        # training: an order that depends on (seed, epoch) only, resumable mid-epoch
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, sampler: Optional[Sampler] = None) -> DataLoader:
+        # training: an order that depends on (seed, epoch) only, resumable mid-epoch; evaluation: unpadded under DDP
         return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn,
+            persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn, sampler=sampler,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -228,7 +250,7 @@ class FolderLoaders:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.batch_size, shuffle=False)
+        return self._loader(self.val_set, self.batch_size, shuffle=False, sampler=eval_sampler(self, self.val_set))
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()

@@ -47,7 +47,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size, check_min_size, list_images, load_image, open_image, to_mode
+from datamodules.images import DataError, check_batch_size, check_min_size, eval_sampler, list_images, load_image, open_image, to_mode
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
@@ -377,24 +377,24 @@ class InpaintingDataModule(L.LightningDataModule):
             self.predict_set = PredictImages(files, masks)
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        # training: an order that depends on (seed, epoch) only, resumable mid-epoch
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, sampler=None) -> DataLoader:  # noqa: ANN001
+        # training: an order that depends on (seed, epoch) only, resumable mid-epoch; evaluation: unpadded under DDP
         return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(), sampler=sampler,
         )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.batch_size)
 
     def val_dataloader(self):  # noqa: ANN201
-        return self._loader(self.val_set, False, self.batch_size) if self.val_set is not None else []
+        return self._loader(self.val_set, False, self.batch_size, eval_sampler(self, self.val_set)) if self.val_set is not None else []
 
     def test_dataloader(self):  # noqa: ANN201
         """One loader per mask kind of ``test_masks`` (all over the held-out crops)."""
         if self.val_set is None:
             raise DataError("lit-gans test needs held-out images: set --data.init_args.val_root")
-        return [self._loader(self.val_set, False, self.batch_size) for _ in self.test_masks]
+        return [self._loader(self.val_set, False, self.batch_size, eval_sampler(self, self.val_set)) for _ in self.test_masks]
 
     def test_set_names(self) -> list[str]:
         where = Path(self.val_root).expanduser().name if self.val_root else "embedded_heldout"

@@ -41,7 +41,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import list_images, match_by_stem
+from datamodules.images import eval_sampler, list_images, match_by_stem
 from lit_gans.errors import ConfigError
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
 
@@ -220,7 +220,7 @@ class LowLightDataModule(UnpairedDataModule):
 
     def val_dataloader(self):  # noqa: ANN201
         # own-size images cannot be stacked: one per batch unless val_size resizes them
-        return self._loader(self.val_set, self.batch_size if self.val_size else 1, shuffle=False)
+        return self._loader(self.val_set, self.batch_size if self.val_size else 1, shuffle=False, sampler=eval_sampler(self, self.val_set))
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)

@@ -49,7 +49,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from datamodules.digits import SampleIndices
-from datamodules.images import DataError, check_batch_size, list_images, load_image
+from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image
 from lit_gans.errors import ConfigError
 
 FOLDER_LAYOUT = "<root>/*.png|jpg|... (any size >= the target resolution; sub-folders are searched too)"
@@ -248,6 +248,9 @@ class ProGANDataModule(L.LightningDataModule):
         if predict_interpolation is not None and (len(predict_interpolation) != 2 or min(predict_interpolation) < 1):
             raise ConfigError(f"--data.init_args.predict_interpolation must be [rows, steps], got {predict_interpolation}")
         self.predict_interpolation = predict_interpolation
+        # under DDP the one-item interpolation loader is empty on every rank but 0 (FirstRankOnlySampler), which
+        # Lightning refuses unless told (its public LightningDataModule flag); the other loaders are never empty
+        self.allow_zero_length_dataloader_with_multiple_devices = predict_interpolation is not None
         self.metric_reference = "train" if source == "folder" else "val"
         self.train_set: Optional[UInt8Images] = None
         self.val_set: Optional[UInt8Images] = None
@@ -369,7 +372,7 @@ class ProGANDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader(
             self.val_set, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch.Generator().manual_seed(self.seed), sampler=eval_sampler(self, self.val_set),
         )
 
     def test_dataloader(self) -> DataLoader:
@@ -379,8 +382,10 @@ class ProGANDataModule(L.LightningDataModule):
         samples = DataLoader(SampleIndices(self.predict_samples), batch_size=self.predict_batch_size)
         if self.predict_interpolation is None:
             return samples
-        grid = DataLoader([{"interpolation": torch.tensor(self.predict_interpolation)}], batch_size=1)
-        return [samples, grid]
+        grid_set = [{"interpolation": torch.tensor(self.predict_interpolation)}]
+        world = int(getattr(self.trainer, "world_size", 1) or 1)
+        sampler = FirstRankOnlySampler(grid_set, world, self.trainer.global_rank) if world > 1 else None
+        return [samples, DataLoader(grid_set, batch_size=1, sampler=sampler)]
 
     # ------------------------------------------------------------------ on the device
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -400,6 +405,24 @@ class ProGANDataModule(L.LightningDataModule):
         return batch
 
 
+class FirstRankOnlySampler(DistributedSampler):
+    """Every item on global rank 0 and none on the others: for a ``predict`` output that must be written once
+    (the interpolation grid, one item). Lightning keeps a ``DistributedSampler`` that a loader already has; its
+    own predict sampler (``UnrepeatedDistributedSampler``) requires at least one item per rank and would stop
+    a 2-process ``predict`` on the one-item grid."""
+
+    def __init__(self, dataset: Any, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.total_size = len(dataset)
+        self.num_samples = self.total_size if rank == 0 else 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.num_samples))
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 def fade_reals(x: Tensor, resolution: int, alpha: float) -> Tensor:
     """Box-downsample ``x`` to ``resolution`` and, while fading in (``alpha < 1``), blend it with its 2x
     coarser version upscaled back: ``lerp(upscale(avgpool2(x)), x, alpha)`` (official ``process_reals``)."""
@@ -414,4 +437,4 @@ def fade_reals(x: Tensor, resolution: int, alpha: float) -> Tensor:
     return x
 
 
-__all__ = ["ProGANDataModule", "ProgressiveBatchSampler", "UInt8Images", "fade_reals"]
+__all__ = ["FirstRankOnlySampler", "ProGANDataModule", "ProgressiveBatchSampler", "UInt8Images", "fade_reals"]

@@ -61,7 +61,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size, list_images, load_image, report_modes
+from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image, report_modes
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
@@ -490,7 +490,10 @@ class SuperResolutionDataModule(L.LightningDataModule):
 
     def _eval_loader(self, dataset: Optional[Dataset] = None) -> DataLoader:
         dataset = dataset if dataset is not None else self.val_set
-        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers)
+        return DataLoader(
+            dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers,
+            sampler=eval_sampler(self, dataset),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader() if self.val_set is not None else []  # type: ignore[return-value]

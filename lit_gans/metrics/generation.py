@@ -34,10 +34,12 @@ Design notes:
   and the training RNG stream (resume-exactness) is not touched.
 * Inputs are checked to be float images in [0, 1] (``lit_gans.utils.images.check_unit_range``; one host
   read per batch, evaluation code only). NaN or inf images or features (a diverged generator) raise
-  ``NonFiniteImagesError`` with the fix, instead of reaching FID's matrix square root (a LAPACK crash). Map generator outputs with ``to_unit_range`` first.
-* Under DDP, Lightning's ``DistributedSampler`` pads the last validation batch with repeated samples
-  (Lightning's ``DistributedSampler`` docs, ``drop_last=False``), so a few real (and the matching fake) images may be counted twice when the
-  reference size is not a multiple of the world size; the count in the name is the one actually used.
+  ``NonFiniteImagesError`` with the fix, instead of reaching FID's matrix square root (a LAPACK crash). Map
+  generator outputs with ``to_unit_range`` first.
+* Under DDP, Lightning's default ``DistributedSampler`` pads the last validation batch with repeated samples
+  (pytorch/pytorch #25162, Lightning #4732). The project's datamodules give their validation loaders an unpadded sampler
+  (``datamodules.images.eval_sampler``), so each reference image counts once; with a datamodule that keeps
+  Lightning's default, a few may count twice. The count in the name is the one actually used.
 """
 
 from __future__ import annotations

@@ -202,16 +202,33 @@ class SlicedWassersteinDistance(Metric):
         super().reset()
         self._generator = torch.Generator().manual_seed(self.seed)
 
-    def update(self, images: Tensor, real: bool) -> None:  # type: ignore[override]
+    def update(self, images: Tensor, real: bool, index: Optional[Tensor] = None) -> None:  # type: ignore[override]
+        """``index``: the images' dataset indices. With it, each image's patch centres come from a generator
+        seeded by (seed, index, level), so the value does not depend on how the images were split into
+        batches or across DDP ranks (2 ranks give the 1-process value); without it, from one stream."""
         if images.dim() != 4 or images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"SlicedWassersteinDistance(resolution={self.resolution}) got images of shape {tuple(images.shape)}")
         check_finite(images, name=f"SlicedWassersteinDistance.update({'real' if real else 'generated'})")
         pyramid = laplacian_pyramid(to_uint8_levels(images), len(self.resolutions))
         for i, level in enumerate(pyramid):
-            cy, cx = random_patch_centers(level.shape[0], self.patches_per_image, level.shape[2], level.shape[3], self.patch_size, self._generator)
+            cy, cx = self._centers(level, i, index)
             getattr(self, f"{'real' if real else 'fake'}_{i}").append(extract_patches(level, cy, cx, self.patch_size))
         if not real:
             self.n_fake += images.shape[0]
+
+    def _centers(self, level: Tensor, i: int, index: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        args = (self.patches_per_image, level.shape[2], level.shape[3], self.patch_size)
+        if index is None:
+            return random_patch_centers(level.shape[0], *args, self._generator)
+        if index.numel() != level.shape[0]:
+            raise ValueError(f"SlicedWassersteinDistance.update: {index.numel()} indices for {level.shape[0]} images")
+        ys, xs = [], []
+        for j in index.reshape(-1).tolist():
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + int(j)) * 64 + i)
+            y, x = random_patch_centers(1, *args, g)
+            ys.append(y)
+            xs.append(x)
+        return torch.cat(ys), torch.cat(xs)
 
     def compute(self) -> dict[str, Tensor]:
         def cat(x) -> Tensor:  # noqa: ANN001

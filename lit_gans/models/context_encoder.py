@@ -39,6 +39,7 @@ from lit_gans.errors import ConfigError
 from lit_gans.evaluation import EvaluationMixin
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
+from lit_gans.metrics.epoch_means import EpochMeans
 from lit_gans.metrics.masked import MaskedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.utils.images import image_grid, to_unit_range
@@ -109,6 +110,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
         self._samples: Optional[dict[str, Tensor]] = None  # fixed sample-grid inputs: first train batch, then first val batch
         self._metrics = MaskedImageMetrics()
         self._baseline = MaskedImageMetrics()  # the mean-filled input, for reference
+        self.val_means = EpochMeans()  # exact item-weighted means under DDP (no state in checkpoints)
 
     # ------------------------------------------------------------------ paper optimizers
     def paper_optimizer_g(self):  # noqa: ANN201
@@ -215,14 +217,15 @@ class ContextEncoder(EvaluationMixin, GANModule):
             self._keep_samples(batch)
         fake = self.sampling_generator(batch["masked"])
         rec = self.reconstruction_loss(fake, self.crop_region(batch["image"]), self.crop_region(batch["mask"]))
-        self.log("val/rec", rec, sync_dist=True, batch_size=batch["image"].shape[0])
+        self.val_means.update({"val/rec": rec}, batch["image"].shape[0])
         comp = composite(self.paste(fake, batch["masked"]), batch["image"], batch["mask"])
         target = to_unit_range(batch["image"])
         self._metrics.update(to_unit_range(comp), target, batch["mask"])
         self._baseline.update(to_unit_range(batch["masked"]), target, batch["mask"])
 
     def on_validation_epoch_end(self) -> None:
-        values = {f"val/hole_{k}": v for k, v in self._metrics.compute().items()}
+        values = self.val_means.compute_and_reset()  # reduced across ranks
+        values.update({f"val/hole_{k}": v for k, v in self._metrics.compute().items()})
         values.update({f"val/meanfill_{k}": v for k, v in self._baseline.compute().items()})
         self.log_dict(values, sync_dist=False)  # torchmetrics already reduced across ranks
         self._metrics.reset()

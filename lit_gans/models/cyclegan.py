@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from lit_gans.errors import ConfigError, DataError
 from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, inception_available
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
+from lit_gans.metrics.epoch_means import EpochMeans
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
@@ -189,6 +190,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         self.predict_tile, self.predict_tile_overlap = predict_tile, predict_tile_overlap
         self.metrics_kind, self.inception_weights = metrics, inception_weights
         self._eval: dict[str, Any] = {}  # torchmetrics objects, deliberately not registered (not in checkpoints)
+        self.val_means = EpochMeans()  # exact item-weighted means under DDP (no state in checkpoints)
 
     # ------------------------------------------------------------------ GANModule hooks
     def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -305,7 +307,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
             "val/cycle_b_l1": F.l1_loss(self.generator(fake_a), real_b),
             "val/identity_b_l1": F.l1_loss(self.generator(real_b), real_b),
         }
-        self.log_dict(logs, on_epoch=True, sync_dist=True, batch_size=real_a.shape[0])
+        self.val_means.update(logs, real_a.shape[0])
         if self._eval:
             fid_b, fid_a = self._eval["fid_b"].to(self.device), self._eval["fid_a"].to(self.device)
             check_finite(fake_b, "CycleGAN validation: G(A)")  # NaN would reach FID's sqrtm (a LAPACK crash)
@@ -316,11 +318,12 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
             fid_a.update(to_unit_range(fake_a), real=False)
 
     def on_validation_epoch_end(self) -> None:
+        values = self.val_means.compute_and_reset()  # reduced across ranks
         if self._eval:
-            values = {f"val/{k}": m.compute() for k, m in self._eval.items()}  # torchmetrics syncs across ranks
-            self.log_dict(values, sync_dist=False)
+            values.update({f"val/{k}": m.compute() for k, m in self._eval.items()})  # torchmetrics syncs across ranks
             for m in self._eval.values():
                 m.reset()
+        self.log_dict(values, sync_dist=False)
 
     # ------------------------------------------------------------------ test (lit_gans.evaluation)
     def _test_metrics(self) -> dict[str, Any]:

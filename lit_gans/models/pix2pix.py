@@ -63,6 +63,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from lit_gans.errors import ConfigError
 from lit_gans.evaluation import EvaluationMixin, colourfulness, inception_available
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
+from lit_gans.metrics.epoch_means import EpochMeans
 from lit_gans.metrics.paired import PairedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
@@ -125,6 +126,7 @@ class PairedTranslationMixin(EvaluationMixin):
         self.color_space, self.inference_mode = color_space, inference_mode
         self.predict_size, self.num_sample_images = predict_size, num_sample_images
         self.val_metrics = PairedImageMetrics() if metrics else None
+        self.val_means = EpochMeans()  # exact item-weighted means under DDP (lit_gans/metrics/epoch_means.py)
         self._samples: Optional[dict[str, Tensor]] = None
 
     # -------------------------------------------------------------- colour handling
@@ -181,7 +183,7 @@ class PairedTranslationMixin(EvaluationMixin):
             logs = {f"{prefix}/l1": F.l1_loss(fake.float(), b.float())}
             if self.color_space == "lab":
                 logs[f"{prefix}/ab_l1_gray"] = b.float().abs().mean()  # the gray baseline, ab = 0
-        self.log_dict(logs, on_epoch=True, sync_dist=True, batch_size=a.shape[0])  # type: ignore[attr-defined]
+        self.val_means.update(logs, a.shape[0])
         if self.val_metrics is not None:
             lab = self.color_space == "lab"
             self.val_metrics.update(
@@ -189,11 +191,11 @@ class PairedTranslationMixin(EvaluationMixin):
             )
 
     def _eval_epoch_end(self, prefix: str) -> None:
-        if self.val_metrics is None:
-            return
-        values = self.val_metrics.compute()
-        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, sync_dist=False)  # type: ignore[attr-defined]
-        self.val_metrics.reset()
+        values = self.val_means.compute_and_reset()  # reduced across ranks
+        if self.val_metrics is not None:
+            values.update({f"{prefix}/{k}": v for k, v in self.val_metrics.compute().items()})
+            self.val_metrics.reset()
+        self.log_dict(values, sync_dist=False)  # type: ignore[attr-defined]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "val")

@@ -413,8 +413,8 @@ class ProGAN(EvaluationMixin, GANModule):
             self._metrics.update_real(real)
             self._metrics.update_fake(fake)
         if self._swd is not None:
-            self._swd.update(real, real=True)
-            self._swd.update(fake, real=False)
+            self._swd.update(real, real=True, index=batch["index"])  # index-seeded patches: the same value on any
+            self._swd.update(fake, real=False, index=batch["index"])  # number of DDP ranks
 
     def on_validation_epoch_end(self) -> None:
         values: dict[str, Tensor] = {}
