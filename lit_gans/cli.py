@@ -424,7 +424,10 @@ class LitGansCLI(LightningCLI):
 
         plugins = config.get("plugins")
         plugins = list(plugins) if isinstance(plugins, (list, tuple)) else ([plugins] if plugins is not None else [])
-        if SLURMEnvironment.detect() and not any(isinstance(p, ClusterEnvironment) for p in plugins):
+        from lightning.fabric.plugins.environments import TorchElasticEnvironment
+
+        if (SLURMEnvironment.detect() and not TorchElasticEnvironment.detect()
+                and not any(isinstance(p, ClusterEnvironment) for p in plugins)):
             # RunCheckpoint handles the requeue signal at a step boundary; Lightning's handler would save mid-step
             config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
         extra = [RunTracker()]

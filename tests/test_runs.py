@@ -457,3 +457,25 @@ def test_lit_gans_data_dispatches_to_the_dataset_tool(capsys):
         code = int(exit_.code or 0)
     out = capsys.readouterr().out
     assert code == 0 and "facades" in out and "div2k_train_hr" in out and "set5" in out
+
+
+def test_slurm_job_without_ckpt_path_resumes_from_the_newest_checkpoint(tmp_path, monkeypatch):
+    """What the sbatch scripts rely on: under SLURM, no --ckpt_path means the newest of last.ckpt and
+    hpc_ckpt_N.ckpt in the run folder (none: a fresh start); the torchrun launcher keeps its own environment."""
+    import time
+
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    for key, value in {"SLURM_NTASKS": "1", "SLURM_JOB_ID": "7", "SLURM_JOB_NAME": "gan", "SLURM_NODELIST": "localhost",
+                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}.items():
+        monkeypatch.setenv(key, value)
+    run = tmp_path / "run"
+    args = ["fit", "--config", DIGITS, f"--trainer.default_root_dir={run}"]
+    assert ParseOnly(args=args).run_info["ckpt_path"] is None  # first start
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": {}, "lit_gans": {"model_class": "lit_gans.models.noise.DCGAN"}}, run / "checkpoints/last.ckpt")
+    assert ParseOnly(args=args).run_info["ckpt_path"] == str(run / "checkpoints/last.ckpt")
+    time.sleep(0.05)
+    torch.save({"state_dict": {}, "lit_gans": {"model_class": "lit_gans.models.noise.DCGAN"}}, run / "hpc_ckpt_2.ckpt")
+    assert ParseOnly(args=args).run_info["ckpt_path"] == str(run / "hpc_ckpt_2.ckpt")
+    assert SLURMEnvironment.detect()
