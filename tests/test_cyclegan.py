@@ -217,7 +217,7 @@ def _cli_fit(config, tmp_path, *extra):
 
 
 def test_yaml_horse2zebra_one_step(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the YAMLs write checkpoints/<name>/ relative to the working directory
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
     root = make_root(tmp_path / "h2z", n_a=2, n_b=2, size=(40, 40))
     for d, n in (("testA", "t0"), ("testB", "t1")):
         write(root / d / f"{n}.png", size=(40, 40))
@@ -229,7 +229,7 @@ def test_yaml_horse2zebra_one_step(tmp_path, monkeypatch):
 
 
 def test_yaml_embedded_one_step(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the YAMLs write checkpoints/<name>/ relative to the working directory
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
     cli = _cli_fit("cyclegan_embedded.yaml", tmp_path, "--data.init_args.load_size=40", "--data.init_args.crop_size=32",
                    "--data.init_args.val_size=32", "--data.init_args.batch_size=2", *TINY_NETS)
     assert cli.model.g_iter == 1

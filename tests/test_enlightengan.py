@@ -185,7 +185,7 @@ def _cli_fit(config, tmp_path, *extra):
 
 
 def test_yaml_enlightengan_one_step(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the YAMLs write checkpoints/<name>/ relative to the working directory
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
     root = make_root(tmp_path / "eg", n_a=2, n_b=2, size=(64, 64))
     write(root / "testA" / "t.png", size=(200, 200))
     cli = _cli_fit("enlightengan.yaml", tmp_path, f"--data.init_args.root={root}", *TINY)
@@ -193,7 +193,7 @@ def test_yaml_enlightengan_one_step(tmp_path, monkeypatch):
 
 
 def test_yaml_embedded_one_step(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the YAMLs write checkpoints/<name>/ relative to the working directory
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
     cli = _cli_fit("enlightengan_embedded.yaml", tmp_path, *TINY)
     assert cli.model.g_iter == 1
     assert any(tmp_path.rglob("enhance_final.png"))

@@ -80,7 +80,7 @@ def _override(name: str) -> list[str]:
 
 @pytest.mark.parametrize("name", YAMLS)
 def test_yaml_runs_one_step(name, cli_args, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # YAMLs write checkpoints/<name>/ relative to the working directory
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
     args = ["fit"] + cli_args(name) + _override(name) + _cheap_args(name) + [
         "--trainer.max_steps=2",
         "--trainer.limit_val_batches=0",

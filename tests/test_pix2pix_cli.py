@@ -41,7 +41,7 @@ def odd_images(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def fit_one_step(name: str, tmp_path: Path, monkeypatch, extra: list[str]) -> LitGansCLI:
-    monkeypatch.chdir(tmp_path)  # the YAMLs write checkpoints/<name>/ and runs/ relative to the working dir
+    monkeypatch.chdir(tmp_path)  # runs/<experiment>/ (checkpoints, samples, wandb) relative to the working dir
     args = ["fit", "--config", str(ROOT / "experiments" / name), *QUICK, *extra]
     return LitGansCLI(args=args)
 
@@ -67,8 +67,8 @@ def test_yaml_one_step_with_validation_then_predict(name, tmp_path, monkeypatch)
     metrics = cli.trainer.callback_metrics
     assert cli.model.g_iter == 2 and cli.model.d_iter == 2
     assert {"val/psnr", "val/ssim", "val/l1"} <= set(metrics) and torch.isfinite(metrics["val/psnr"])
-    assert any((tmp_path / "runs" / "wandb").glob("offline-run-*"))
-    assert list((tmp_path / "checkpoints").glob("*/samples/translation_final.png"))
+    assert any((tmp_path / "runs").glob("*/wandb/offline-run-*"))
+    assert list((tmp_path / "runs").glob("*/samples/translation_final.png"))
     ckpt = Path(cli.trainer.checkpoint_callback.last_model_path)
     predict_folder(name, ckpt, tmp_path, OVERRIDES[name])
 

@@ -30,11 +30,16 @@ SMALL = {
 }
 
 
+def run_dir(tmp_path: Path, name: str) -> Path:
+    """The experiment's run folder (the CLI's runs/<experiment>/), under tmp_path."""
+    return tmp_path / "runs" / Path(name).stem
+
+
 def _common(tmp_path: Path, name: str) -> list[str]:
     return [
         "--config", str(ROOT / "experiments" / name),
-        f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false", f"--trainer.logger.init_args.save_dir={tmp_path}",
+        f"--trainer.default_root_dir={run_dir(tmp_path, name)}", "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
     ]
 
 
@@ -56,7 +61,7 @@ def _set5_like(root: Path) -> Path:
 def test_pretrain_then_esrgan_then_validate_and_predict(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     small = SMALL["rrdb_psnr"]
-    ckpt_dir = tmp_path / "checkpoints" / "rrdb_psnr_embedded"
+    ckpt_dir = run_dir(tmp_path, "rrdb_psnr_embedded") / "checkpoints"
     LitGansCLI(args=["fit"] + _common(tmp_path, "rrdb_psnr_embedded.yaml") + small + [
         "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
         "--data.init_args.batch_size=2", "--data.init_args.val_crop=64",
@@ -69,7 +74,7 @@ def test_pretrain_then_esrgan_then_validate_and_predict(tmp_path, monkeypatch):
     cli = LitGansCLI(args=["fit"] + gan_args + ["--trainer.max_steps=2", "--trainer.limit_val_batches=0",
                                                 "--trainer.num_sanity_val_steps=0"])
     assert cli.model.g_iter == 1 and cli.model.d_iter == 1
-    gan_ckpt = tmp_path / "checkpoints" / "esrgan_embedded" / "last.ckpt"
+    gan_ckpt = run_dir(tmp_path, "esrgan_embedded") / "checkpoints" / "last.ckpt"
 
     set5 = _set5_like(tmp_path / "Set5")
     cli = LitGansCLI(args=["validate"] + gan_args + [f"--data.init_args.val_root={set5}", f"--ckpt_path={gan_ckpt}"])
@@ -116,7 +121,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = torch.load(tmp_path / "checkpoints" / "esrgan_embedded" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run_dir(tmp_path, "esrgan_embedded") / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["lit_gans"]["g_iter"] == 2 and ckpt["lit_gans"]["d_iter"] == 2
     assert any(k.startswith("generator_ema.") for k in ckpt["state_dict"])
     r0, r1 = (torch.load(probe / f"rank{r}.pt") for r in (0, 1))

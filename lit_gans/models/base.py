@@ -346,14 +346,15 @@ class GANModule(L.LightningModule):
                 self.g_iter += 1
                 self._d_since_g = 0
                 self._update_ema()
-        self._record(logs)
+        self._record(logs, batch_idx)
         loader = self.trainer.train_dataloader if self._trainer is not None else None
         if hasattr(loader, "batch_done"):  # what a checkpoint taken after this step must skip on resume
             loader.batch_done(batch_idx + 1)
 
     # ------------------------------------------------------------------ logging and divergence
-    def _record(self, logs: StepLogs) -> None:
-        """Accumulate epoch sums and the non-finite flags on the device; hand values to Lightning on logging steps."""
+    def _record(self, logs: StepLogs, batch_idx: int) -> None:
+        """Accumulate epoch sums and the non-finite flags on the device; hand values to Lightning on logging steps
+        (and at the last batch of an epoch or of the run, so the final values are always there)."""
         logs = {k: v.detach().float() for k, v in logs.items()}
         for k, v in logs.items():
             bad = ~torch.isfinite(v)
@@ -370,7 +371,7 @@ class GANModule(L.LightningModule):
         self._epoch_count += 1
         trainer = self._trainer
         connector = getattr(trainer, "_logger_connector", None) if trainer is not None else None
-        if connector is not None and not getattr(connector, "should_update_logs", True):
+        if connector is not None and not getattr(connector, "should_update_logs", True) and not self._last_batch(batch_idx):
             return  # Lightning writes step values only every log_every_n_steps: skip the bookkeeping otherwise
         self.check_finite()
         values = {f"train/{k}": v for k, v in logs.items()}
@@ -383,6 +384,12 @@ class GANModule(L.LightningModule):
             shown[latest[0].removeprefix("val/")] = latest[1]
         if shown:
             self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=1)
+
+    def _last_batch(self, batch_idx: int) -> bool:
+        trainer = self.trainer
+        if batch_idx + 1 >= trainer.num_training_batches:
+            return True
+        return 0 < trainer.max_steps <= trainer.global_step
 
     def check_finite(self) -> None:
         """Raise ``TrainingDiverged`` when a loss term went non-finite since the last check (one host sync)."""
