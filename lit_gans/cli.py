@@ -260,11 +260,14 @@ class LitGansCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """Replaces Lightning's (which lets a checkpoint's hyperparameters replace the YAML's model, even another
         model's): resolve the run folder, ``last``, SLURM requeue, and check the checkpoint against the model."""
-        if not self.config.get("subcommand"):
+        if not self.config.get("subcommand"):  # run=False: the caller runs the Trainer; the folder and names still apply
+            self._prepare_run(None, self.config)
             return
         self._prepare_run(self.config.subcommand, self.config[self.config.subcommand])
 
-    def _prepare_run(self, stage: str, config: Any) -> None:
+    def _prepare_run(self, stage: Optional[str], config: Any) -> None:
+        """Decide the run folder, checkpoint folder, strategy name, batch limits, the checkpoint this run starts
+        from and the W&B run (module docstring). ``stage`` None (``run=False``): no checkpoint is resolved."""
         from lightning.fabric.plugins.environments import SLURMEnvironment
 
         trainer_cfg = config.trainer
@@ -305,6 +308,12 @@ class LitGansCLI(LightningCLI):
         strategy = trainer_cfg.get("strategy")
         if isinstance(strategy, str) and strategy in _FIND_UNUSED:
             trainer_cfg.strategy = _FIND_UNUSED[strategy]
+
+        info["ckpt_path"] = None
+        if stage is None:
+            self._configure_loggers(config, "fit", experiment, folder, info)
+            self.run_info = info
+            return
 
         # which checkpoint this run starts from
         ckpt_path = config.get("ckpt_path")
@@ -347,15 +356,19 @@ class LitGansCLI(LightningCLI):
                 )
         info["ckpt_path"] = ckpt_path
 
-        # W&B: one run per experiment run
+        self._configure_loggers(config, stage, experiment, folder, info)
+        self.run_info = info
+
+    def _configure_loggers(self, config: Any, stage: str, experiment: str, folder: Path, info: dict) -> None:
+        """W&B: one run per experiment run; ``predict`` opens none."""
+        trainer_cfg = config.trainer
         logger = trainer_cfg.get("logger")
         if stage == "predict" and logger not in (None, False):
             trainer_cfg.logger = False  # predict writes files and logs nothing: no W&B run
-        else:
-            for lg in logger if isinstance(logger, list) else [logger]:
-                if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(_class_name(lg)):
-                    self._configure_wandb(lg, stage, experiment, folder, config, info)
-        self.run_info = info
+            return
+        for lg in logger if isinstance(logger, list) else [logger]:
+            if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(_class_name(lg)):
+                self._configure_wandb(lg, stage, experiment, folder, config, info)
 
     @staticmethod
     def _configure_wandb(logger: Any, stage: str, experiment: str, folder: Path, config: Any, info: dict) -> None:

@@ -192,32 +192,17 @@ def _fit_process(tmp_path: Path, name: str, kill_at: int | None, *extra: str) ->
     kill = f"    - class_path: tests.kill_at.KillAt\n      init_args: {{g_iter: {kill_at}}}" if kill_at else ""
     overlay = tmp_path / f"{name}.yaml"
     overlay.write_text(KILL_OVERLAY.format(csv=tmp_path / f"csv_{name}", kill=kill))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    env = {**_own_wandb_service(), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "lit_gans", "fit", "--config", DIGITS, "--config", str(overlay),
            f"--trainer.default_root_dir={tmp_path / name}", *TINY, *extra]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=600)
-    if proc.returncode == -9:  # W&B's service process outlives a SIGKILL by a second or two, holding the run id
-        _wait_for_orphans(proc.pid)
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
 
 
-def _wait_for_orphans(pid: int, timeout: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = False
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                args = cmdline.read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(a.endswith(b"wandb-core") for a in args) and str(pid).encode() in args:
-                alive = True
-        if not alive:
-            return
-        time.sleep(0.2)
+def _own_wandb_service() -> dict[str, str]:
+    """This process's environment without WANDB_SERVICE: a test process that used W&B exports its service's
+    address, and a child would log through that service, which still holds a SIGKILLed child's run as active
+    ("run ID is in use"). Each command a user starts has its own service."""
+    return {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
 
 
 def _losses(folder: Path) -> dict[int, tuple[str, str]]:
@@ -379,7 +364,7 @@ def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_continues(tmp_
     scontrol = bin_dir / "scontrol"
     scontrol.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
     scontrol.chmod(0o755)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT),
+    env = {**_own_wandb_service(), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT),
            "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_NTASKS": "1", "SLURM_JOB_ID": "4242",
            "SLURM_JOB_NAME": "dcgan", "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
            "SLURM_NODEID": "0"}
