@@ -305,6 +305,11 @@ class RunTracker(Callback):
                     name = summary["best/metric"]
                     self.best = (name, float(summary[f"best/{name}"]), int(summary.get(f"best/{name}_g_iter", 0)))
 
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and hasattr(pl_module, "g_iter") and trainer.state.fn == "fit":
+            # the x-axis of the validation curves: logged with the metrics (one W&B row), whatever the model's hooks
+            pl_module.log("g_iter", float(pl_module.g_iter), batch_size=1)
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return

@@ -430,10 +430,6 @@ class GANModule(L.LightningModule):
         if self.training or (self._trainer is not None and self.trainer.state.fn == "fit"):
             self.check_finite()  # never evaluate (FID's matrix square root, ...) a model that already diverged
 
-    def on_validation_epoch_end(self) -> None:
-        if self._trainer is not None and not self.trainer.sanity_checking:
-            self.log("g_iter", float(self.g_iter), batch_size=1)  # x-axis of the validation curves in W&B
-
     def _step_schedulers(self) -> None:
         scheds = self.lr_schedulers()
         for s in scheds if isinstance(scheds, list) else ([scheds] if scheds is not None else []):
