@@ -16,7 +16,6 @@ import math
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -29,7 +28,8 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lit_gans.errors import ConfigError, UserError
-from lit_gans.utils.images import FILE_MODE, save_png
+from lit_gans.utils.files import atomic_path
+from lit_gans.utils.images import save_png
 
 
 def run_dir(trainer: L.Trainer) -> Path:
@@ -51,24 +51,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path) and not str(path).startswith("file://"):
             return super().save_checkpoint(checkpoint, path, storage_options)  # remote: fsspec's transaction
         path = Path(str(path).removeprefix("file://"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
                 torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
         except OSError as err:
             raise CheckpointWriteError(
                 f"could not write the checkpoint {path} ({err.strerror or err}); the previous file, if any, is "
                 "intact. Free space or choose another folder (--trainer.default_root_dir), then resume with "
                 "--ckpt_path last"
             ) from err
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
 
 def _finite_model(module: torch.nn.Module) -> bool:

@@ -48,6 +48,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lit_gans.callbacks import PredictionWriter, RunCheckpoint, RunTracker, SampleGridLogger
 from lit_gans.errors import ConfigError, MissingFileError, UserError
+from lit_gans.utils.files import atomic_path
 
 #: Lightning strategy names whose DDP would not find the unused (other) network's parameters.
 _FIND_UNUSED = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
@@ -175,10 +176,8 @@ class RunConfigSaver(SaveConfigCallback):
             while path.exists():
                 path = path.with_name(f"{path.stem.rsplit('.', 1)[0]}_{k}.yaml")
                 k += 1
-        text = self.parser.dump(self.config, skip_none=False)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.parser.dump(self.config, skip_none=False))
         self.config_path = path
         self.already_saved = True
         self.save_config(trainer, pl_module, stage)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from lit_gans.utils.files import atomic_path
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = ("00_quickstart", "01_image_to_image", "02_unpaired", "03_restoration", "04_progan", "05_official_weights")
@@ -117,14 +119,8 @@ def write(names: list[str]) -> None:
         with tempfile.TemporaryDirectory(prefix="lit_gans_nb_") as tmp:
             execute(nb, Path(tmp))
         nb.metadata.pop("widgets", None)
-        fd, tmp_file = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp_file:
             nbformat.write(nb, tmp_file)
-            os.replace(tmp_file, path)
-        finally:
-            if os.path.exists(tmp_file):
-                os.unlink(tmp_file)
         print(f"{path.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s wall, "
               f"{_children_cpu() - cpu:.1f} s CPU (kernel), {path.stat().st_size / 1024:.0f} KiB", flush=True)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from lit_gans.utils.files import atomic_path
 
 from lit_gans.errors import UserError
 
@@ -19,10 +20,6 @@ class NonFiniteImagesError(UserError, ValueError):
     before a linear-algebra routine (FID's matrix square root, NIQE's pseudo-inverse) meets them."""
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-#: Mode of the files the project writes (PNG outputs, checkpoints): readable by others, as ``open`` would make them.
-FILE_MODE = 0o666 & ~_UMASK
 
 
 def to_unit_range(x: Tensor) -> Tensor:
@@ -82,16 +79,8 @@ def tensor_to_pil(image: Tensor) -> Image.Image:
 def save_png(image: Tensor, path: str | os.PathLike) -> Path:
     """Write a [C, H, W] image in [0, 1] as PNG atomically (temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tensor_to_pil(image).save(tmp, format="PNG")
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; outputs are meant to be read by others
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from lit_gans.errors import DataError, MissingFileError
+from lit_gans.utils.files import atomic_path
 
 # BasicSR saves ``{'params': sd}`` and, for a run with an EMA generator, ``{'params': sd, 'params_ema': ema_sd}``
 # (``BaseModel.save_network``). When both are there the project loads ``params_ema`` by default: it is the network
@@ -119,13 +119,5 @@ def load_weights_into(
 
 def save_atomic(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file next to ``path``, then ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, durable=True) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
