@@ -137,7 +137,7 @@ class EvaluationMixin:
 
     def test_keep(self, index: Tensor, dataloader_idx: int = 0) -> Tensor:
         """Bool mask of the batch items to count: drops the items ``DistributedSampler`` repeats to even out the
-        processes (PITFALLS 1.11). Lightning gives each test loader a ``DistributedSampler(shuffle=False)``: process r
+        processes (pytorch/pytorch #25162, Lightning #4732). Lightning gives each test loader a ``DistributedSampler(shuffle=False)``: process r
         reads positions r, r + W, r + 2W, ... of ``0..N-1`` followed by the wrapped-around start, so its k-th item is
         a repeat when ``r + k W >= N`` (N = the test set's size). On one process nothing is dropped. When N is unknown,
         an item whose dataset ``index`` is not above every index this process already read is dropped."""
