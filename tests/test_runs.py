@@ -464,3 +464,15 @@ def test_slurm_job_without_ckpt_path_resumes_from_the_newest_checkpoint(tmp_path
     torch.save({"state_dict": {}, "lit_gans": {"model_class": "lit_gans.models.noise.DCGAN"}}, run / "hpc_ckpt_2.ckpt")
     assert ParseOnly(args=args).run_info["ckpt_path"] == str(run / "hpc_ckpt_2.ckpt")
     assert SLURMEnvironment.detect()
+
+
+def test_readme_test_command_writes_the_results_in_the_run_folder(trained, capsys):
+    """`lit-gans test --config ... --ckpt_path last`, as the README shows it (no callback to add by hand)."""
+    code, _ = _main(capsys, "test", "--config", DIGITS, f"--trainer.default_root_dir={trained}", *TINY,
+                    "--ckpt_path=last", "--trainer.logger=false", "--trainer.limit_test_batches=2")
+    assert code == 0
+    folders = sorted((trained / "test").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("last_")
+    names = {p.name for p in folders[0].iterdir()}
+    assert {"results.md", "results.csv", "results.json", "index.html"} <= names
+    assert "fid" in (folders[0] / "results.md").read_text().lower()
