@@ -166,3 +166,23 @@ def test_wgan_gp_refuses_batchnorm_critic():
 
     with pytest.raises(ValueError, match="batch norm"):
         WGANGP(*tiny_nets("batch"))
+
+
+def test_epoch_means_count_each_value_over_its_own_steps(tmp_path):
+    """With n_critic = 3 the G loss comes every third batch: its epoch mean is over those batches only."""
+    model = tiny_model("wgan_gp", n_critic=3)
+    logged: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
+    original = model._record
+
+    def spy(logs, batch_idx):  # noqa: ANN001, ANN202
+        for k in logged:
+            if k in logs:
+                logged[k].append(float(logs[k]))
+        return original(logs, batch_idx)
+
+    model._record = spy
+    t = trainer(tmp_path, max_epochs=1, limit_train_batches=6)
+    t.fit(model, tiny_data())
+    assert len(logged["d_loss"]) == 6 and len(logged["g_loss"]) == 2
+    for k, values in logged.items():
+        assert float(t.callback_metrics[f"train_epoch/{k}"]) == pytest.approx(sum(values) / len(values), rel=1e-5)

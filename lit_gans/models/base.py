@@ -161,7 +161,7 @@ class GANModule(L.LightningModule):
         # Device-side accumulators (no host sync per step): epoch sums of the logged values, and the first
         # generator iteration at which each loss term went bad (-1: never).
         self._epoch_sums: dict[str, Tensor] = {}
-        self._epoch_count = 0
+        self._epoch_counts: dict[str, int] = {}  # per value: G terms come every n_critic-th batch only
         self._first_bad: dict[str, Tensor] = {}
 
     def save_config_hyperparameters(self) -> None:
@@ -368,7 +368,7 @@ class GANModule(L.LightningModule):
                 self._epoch_sums[k].add_(v)
             else:
                 self._epoch_sums[k] = v.clone()
-        self._epoch_count += 1
+            self._epoch_counts[k] = self._epoch_counts.get(k, 0) + 1
         trainer = self._trainer
         connector = getattr(trainer, "_logger_connector", None) if trainer is not None else None
         if connector is not None and not getattr(connector, "should_update_logs", True) and not self._last_batch(batch_idx):
@@ -418,11 +418,11 @@ class GANModule(L.LightningModule):
         loader = self.trainer.train_dataloader if self._trainer is not None else None
         if hasattr(loader, "mark_epoch_end"):  # a checkpoint taken now resumes at the next epoch's first batch
             loader.mark_epoch_end()
-        if self._epoch_count:
+        if self._epoch_counts:
             self.check_finite()
-            means = {f"train_epoch/{k}": v / self._epoch_count for k, v in self._epoch_sums.items()}
+            means = {f"train_epoch/{k}": v / self._epoch_counts[k] for k, v in self._epoch_sums.items()}
             self.log_dict(means, on_step=False, on_epoch=True, sync_dist=True, batch_size=1)
-        self._epoch_sums, self._epoch_count = {}, 0
+        self._epoch_sums, self._epoch_counts = {}, {}
         if self.scheduler_interval == "epoch":
             self._step_schedulers()
 
