@@ -228,7 +228,8 @@ def test_sigkill_mid_epoch_then_resume_continues_exactly_in_the_same_wandb_run(t
     resumed = _fit_process(tmp_path, "resumed", None, "--ckpt_path", "last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # the same W&B run, continued
-    ids = {run_contents(f)["run"]["id"] for f in (tmp_path / "resumed").glob("wandb/offline-run-*/*.wandb")}
+    killed_file, resumed_file = sorted((tmp_path / "resumed").glob("wandb/offline-run-*/*.wandb"))  # by start time
+    ids = {run_contents(killed_file, timeout=0)["run"]["id"], run_contents(resumed_file)["run"]["id"]}
     assert len(ids) == 1 and saved["lit_gans"]["wandb_run_id"] in ids
     # the loss sequence of the interrupted + resumed run is the uninterrupted one, step for step
     a, b = _losses(tmp_path / "csv_straight"), _losses(tmp_path / "csv_resumed")

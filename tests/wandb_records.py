@@ -44,10 +44,27 @@ def _items(items: Any) -> dict[str, Any]:
     return {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in items}
 
 
-def run_contents(path: str | Path) -> dict[str, Any]:
-    """History rows, final summary, config, metric definitions and run id of one offline run file."""
+def complete_records(path: str | Path, timeout: float = 60.0) -> list[Any]:
+    """The records of a finished run: W&B's service may still be writing the file when ``finish()`` returns,
+    so wait (up to ``timeout`` s) for its last record, ``exit``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = list(records(path))
+        except Exception:  # noqa: BLE001 - a record cut off mid-write: read again
+            found = []
+        if any(r.WhichOneof("record_type") == "exit" for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def run_contents(path: str | Path, timeout: float = 60.0) -> dict[str, Any]:
+    """History rows, final summary, config, metric definitions and run id of one offline run file, read once it
+    is finished (``timeout`` 0 for a run that was killed and never will be)."""
     out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "metrics": {}, "run": None, "artifacts": []}
-    for r in records(path):
+    for r in complete_records(path, timeout):
         kind = r.WhichOneof("record_type")
         if kind == "history":
             out["history"].append(_items(r.history.item))
