@@ -253,9 +253,9 @@ class GANModule(L.LightningModule):
             self._compiled = True
 
     def setup(self, stage: str) -> None:
-        # CPU: flush denormal floats to zero. GAN weights and activations drift into the denormal range as
-        # training goes on, and x86 CPUs compute on denormals ~10-100x slower: without this the digits DCGAN
-        # slows from 10 it/s to 0.5 it/s by epoch 50. No effect on GPUs (which flush in their own kernels).
+        # CPU: flush denormal floats to zero (torch.set_flush_denormal acts on CPU computations only). x86 CPUs
+        # compute on denormals many times slower; a digits DCGAN run was reported slowing from 10 to 0.5 it/s by
+        # epoch 50 without it (not reproduced on our machine: docs/benchmarks.md, "The CPU denormal flush").
         torch.set_flush_denormal(True)
         strategy = self.trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, DDPStrategy) and stage == "fit":
