@@ -284,29 +284,26 @@ def download(
         attempts = 0
         while True:
             before = part.stat().st_size if part.exists() else 0
+            problem = None
             try:
                 done, total = _transfer(url, part, label, timeouts, quiet)
+                if total is not None and done < total:  # the server closed the connection early
+                    problem = f"transfer ended at {done} of {total} bytes"
             except urllib.error.HTTPError as err:
                 errors.append(f"{url}: {_reason(err)}")
                 break
             except (urllib.error.URLError, OSError, EOFError, ValueError, http.client.HTTPException) as err:
                 if isinstance(err, DownloadError):
                     raise
+                problem = _reason(err)
+            if problem is not None:
                 got = (part.stat().st_size if part.exists() else 0) - before
-                if got > 0 and attempts < retries:  # interrupted mid-way: continue with a Range request
+                if got > 0 and attempts < retries:  # some bytes came: continue with a Range request
                     attempts += 1
                     if not quiet:
-                        print(f"lit_gans: {label}: transfer interrupted ({_reason(err)}); resuming", file=sys.stderr)
+                        print(f"lit_gans: {label}: {problem}; resuming", file=sys.stderr)
                     continue
-                errors.append(f"{url}: {_reason(err)}")
-                break
-            if total is not None and done < total:  # the server closed the connection early
-                if done > before and attempts < retries:
-                    attempts += 1
-                    if not quiet:
-                        print(f"lit_gans: {label}: transfer ended at {done} of {total} bytes; resuming", file=sys.stderr)
-                    continue
-                errors.append(f"{url}: transfer ended at {done} of {total} bytes")
+                errors.append(f"{url}: {problem}")
                 break
             try:
                 hashes = verify(archive, part) if check else _hashes(part)
