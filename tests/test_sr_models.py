@@ -90,13 +90,15 @@ def test_srgan_losses_hand_computed():
 def test_pretrain_step_and_ema():
     model = SRPretrain(tiny_rrdb(), pixel_loss="l1", ema_decay=0.5)
     batch = _batch()
-    loss = model.training_step(batch, 0)
+    loss, logs = model.generator_loss(batch, model.generate(batch))  # the core's hooks (GeneratorOnly)
     assert loss.item() == pytest.approx(F.l1_loss(model.generator(batch["lr"]), batch["hr"]).item(), rel=1e-6)
+    assert list(logs) == ["l1"]  # logged as train/l1, as before the core
     with torch.no_grad():
         for p in model.generator.parameters():
             p.add_(1.0)
     before = [p.clone() for p in model.generator_ema.parameters()]
-    model.on_train_batch_end(None, batch, 0)
+    model.g_iter = 1  # the core updates the EMA after each generator step
+    model._update_ema()
     for b, e, g in zip(before, model.generator_ema.parameters(), model.generator.parameters()):
         torch.testing.assert_close(e, 0.5 * b + 0.5 * g)
     assert model.sampling_generator is model.generator_ema

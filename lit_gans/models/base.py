@@ -31,9 +31,11 @@ Subclasses compose networks and losses and return losses from hooks; they never 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import random
+from dataclasses import asdict, is_dataclass
 from functools import partial
 from typing import Any, Callable, Iterable, Literal, Optional
 
@@ -49,6 +51,7 @@ from lit_gans.errors import ConfigError, UserError
 from lit_gans.utils.ema import ema_update, make_ema
 
 StepLogs = dict[str, Tensor]
+WEIGHTS = "weights"  # the divergence flag of the module's parameters and buffers (``GANModule._flag_weights``)
 
 
 def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Tensor]]:
@@ -109,7 +112,10 @@ class GANModule(L.LightningModule):
     progress_bar_keys: tuple[str, ...] = ("d_loss", "g_loss")
 
     #: Order of the two updates within a batch. ("g", "d") = junyanz CycleGAN / EnlightenGAN order.
-    step_order: tuple[str, str] = ("d", "g")
+    step_order: tuple[str, ...] = ("d", "g")
+    #: The optimizers of the module, in checkpoint order: ("g", "d"); ("g",) for generator-only training
+    #: (:class:`GeneratorOnly`).
+    optimizer_names: tuple[str, ...] = ("g", "d")
     #: Module attribute that the EMA follows and that samples/predictions use.
     ema_target: str = "generator"
 
@@ -156,6 +162,7 @@ class GANModule(L.LightningModule):
         self.g_iter = 0
         self.d_iter = 0
         self._d_since_g = 0
+        self._scheduled_at = -1  # the g_iter at which step-interval schedulers were last stepped
         self._skipped_in_row = 0
         self._pending_rng: Optional[dict[str, Any]] = None
         # Device-side accumulators (no host sync per step): epoch sums of the logged values, and the first
@@ -165,24 +172,31 @@ class GANModule(L.LightningModule):
         self._first_bad: dict[str, Tensor] = {}
 
     def save_config_hyperparameters(self) -> None:
-        """``save_hyperparameters`` that keeps checkpoints loadable with ``weights_only=True``.
+        """The one way every model saves its hyperparameters (call it in ``__init__``, after ``super().__init__``):
+        checkpoints stay loadable with ``torch.load(weights_only=True)``.
 
-        Under LightningCLI the hparams are the CLI config (class paths and init args: rebuildable with
-        ``load_from_checkpoint``). Outside it, arguments that are objects (networks, optimizer callables)
-        are left out: the networks are in the state_dict, the optimizer states in the checkpoint.
+        Under LightningCLI the hparams are the CLI config as Lightning gives it (plain data: class paths and init
+        args, with Lightning's ``_class_path`` and ``_instantiator``, so ``Model.load_from_checkpoint(path)``
+        rebuilds the model and the CLI reads the class of an old checkpoint). Built in Python: the ``__init__``
+        arguments that are plain data (None, bool, int, float, str and lists/tuples/dicts of them; a dataclass
+        as its dict); objects (networks, optimizer callables such as ``functools.partial``) are left out: the
+        networks are in the state_dict, the optimizer states in the checkpoint.
         """
-        from lightning.pytorch.core.mixins.hparams_mixin import HyperparametersMixin, _given_hyperparameters
+        from lightning.pytorch.core.mixins.hparams_mixin import HyperparametersMixin
         from lightning.pytorch.utilities.parsing import collect_init_args
 
         frame = inspect.currentframe().f_back
-        if _given_hyperparameters.get() is not None:
-            self.save_hyperparameters(frame=frame)
-            return
         args: dict[str, Any] = {}
         for local in collect_init_args(frame, [], classes=(HyperparametersMixin,)):
             args.update(local)
-        ignore = [k for k, v in args.items() if isinstance(v, nn.Module) or callable(v)]
-        self.save_hyperparameters(ignore=ignore, frame=frame)
+        dataclasses_ = {k: v for k, v in args.items() if is_dataclass(v) and not isinstance(v, type)}
+        drop = [k for k, v in args.items() if k not in dataclasses_ and not _plain_data(v)]
+        self.save_hyperparameters(ignore=drop, frame=frame)
+        if "_instantiator" in self.hparams:  # built by LightningCLI: its config is plain data, keep all of it
+            self.save_hyperparameters(frame=frame)
+            return
+        for k, v in dataclasses_.items():  # as plain data (the dataclass itself stays in hparams_initial)
+            self.hparams[k] = asdict(v)
 
     # ------------------------------------------------------------------ hooks for subclasses
     def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -191,6 +205,10 @@ class GANModule(L.LightningModule):
 
     def paper_optimizer_d(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
         return self.paper_optimizer_g()
+
+    def optimizer_option(self, which: str) -> str:
+        """The ``--model.init_args`` option that sets optimizer ``which`` (named in error messages)."""
+        return f"optimizer_{which}"
 
     def generator_parameters(self) -> Iterable[nn.Parameter]:
         return self.generator.parameters()
@@ -217,6 +235,26 @@ class GANModule(L.LightningModule):
 
     def compile_targets(self) -> tuple[str, ...]:
         return ("generator", "discriminator")
+
+    # ------------------------------------------------------------------ optimizers (public API)
+    def get_optimizer(self, which: str) -> torch.optim.Optimizer:
+        """The torch optimizer ``which`` ('g' or 'd'; see ``optimizer_names``) of the running fit."""
+        if which not in self.optimizer_names:
+            raise ValueError(f"{type(self).__name__} has optimizers {self.optimizer_names}, not {which!r}")
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        return opts[self.optimizer_names.index(which)].optimizer
+
+    def reset_optimizer_state(self, which: str) -> None:
+        """Forget optimizer ``which``'s state (Adam's moments and step count start over at its next step); the
+        learning rate and the other hyperparameters stay."""
+        self.get_optimizer(which).state.clear()
+
+    def set_learning_rate(self, which: str, lr: float) -> None:
+        """Set the learning rate of every parameter group of optimizer ``which`` (a scheduler, if any, sets it
+        again when it next steps)."""
+        for group in self.get_optimizer(which).param_groups:
+            group["lr"] = lr
 
     # ------------------------------------------------------------------ EMA
     @property
@@ -258,7 +296,7 @@ class GANModule(L.LightningModule):
         # epoch 50 without it (not reproduced on our machine: docs/benchmarks.md, "The CPU denormal flush").
         torch.set_flush_denormal(True)
         strategy = self.trainer.strategy if self._trainer is not None else None
-        if isinstance(strategy, DDPStrategy) and stage == "fit":
+        if isinstance(strategy, DDPStrategy) and stage == "fit" and len(self.optimizer_names) > 1:
             # Each backward reaches only the network being stepped: DDP must not wait for the other one.
             # Read through the strategy's public constructor arguments as Lightning stores them; there is no public
             # getter, and we only read it (never edit it): the fix is the public name below.
@@ -274,19 +312,19 @@ class GANModule(L.LightningModule):
                                   "(Lightning #18086): leave it off")
 
     def configure_optimizers(self):  # noqa: ANN201
-        make_g = self.optimizer_g or self.paper_optimizer_g()
-        make_d = self.optimizer_d or self.paper_optimizer_d()
-        opts = []
-        for which, make, params in (("g", make_g, self.generator_parameters()), ("d", make_d, self.discriminator_parameters())):
+        opts, scheds = [], []
+        for which in self.optimizer_names:
+            make = getattr(self, f"optimizer_{which}") or getattr(self, f"paper_optimizer_{which}")()
+            params = self.generator_parameters() if which == "g" else self.discriminator_parameters()
+            option = f"--model.init_args.{self.optimizer_option(which)}"
             try:
                 opts.append(make(list(params)))
             except ValueError as err:  # torch's "Invalid learning rate: -0.1" and friends
-                raise ConfigError(
-                    f"--model.init_args.optimizer_{which}: {err} (e.g. --model.init_args.optimizer_{which}.init_args.lr=0.0002)"
-                ) from None
-        opt_g, opt_d = opts
-        scheds = [s(o) for s, o in ((self.scheduler_g, opt_g), (self.scheduler_d, opt_d)) if s is not None]
-        return [opt_g, opt_d], scheds
+                raise ConfigError(f"{option}: {err} (e.g. {option}.init_args.lr=0.0002)") from None
+            scheduler = getattr(self, f"scheduler_{which}")
+            if scheduler is not None:
+                scheds.append(scheduler(opts[-1]))
+        return opts, scheds
 
     def critic_steps(self, g_iter: int) -> int:
         """Discriminator steps before generator iteration ``g_iter`` (with the WGAN warm-up)."""
@@ -323,24 +361,26 @@ class GANModule(L.LightningModule):
         return math.isfinite(value) and (self.divergence_threshold is None or abs(value) <= self.divergence_threshold)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+        opts = self.optimizers()
+        opts = dict(zip(self.optimizer_names, opts if isinstance(opts, list) else [opts]))
         do_g = self._d_since_g + 1 >= self.critic_steps(self.g_iter)
-        if do_g and self.scheduler_interval == "step" and self.g_iter > 0:
+        if do_g and self.scheduler_interval == "step" and self.g_iter > 0 and self._scheduled_at != self.g_iter:
             # Before this iteration's updates (BasicSR order): D and G of one iteration share a learning rate.
             self._step_schedulers()
+            self._scheduled_at = self.g_iter
         with torch.set_grad_enabled(do_g):
             out = self.generate(batch)
         logs: StepLogs = {}
         for which in self.step_order:
             if which == "d":
-                step_logs = self._optimize(opt_d, self.discriminator_loss, batch, out, self.grad_clip_d)
+                step_logs = self._optimize(opts["d"], self.discriminator_loss, batch, out, self.grad_clip_d)
                 if step_logs is not None:
                     self.after_discriminator_step()
                     logs.update(step_logs)
                 self.d_iter += 1
                 self._d_since_g += 1
             elif do_g:
-                step_logs = self._optimize(opt_g, self.generator_loss, batch, out, self.grad_clip_g)
+                step_logs = self._optimize(opts["g"], self.generator_loss, batch, out, self.grad_clip_g)
                 if step_logs is not None:
                     logs.update(step_logs)
                 self.g_iter += 1
@@ -360,10 +400,7 @@ class GANModule(L.LightningModule):
             bad = ~torch.isfinite(v)
             if self.divergence_threshold is not None:
                 bad = bad | (v.abs() > self.divergence_threshold)
-            first = self._first_bad.get(k)
-            if first is None:
-                first = self._first_bad[k] = torch.full((), -1, dtype=torch.long, device=v.device)
-            first.copy_(torch.where(bad & (first < 0), torch.full_like(first, self.g_iter), first))
+            self._flag(k, bad)
             if k in self._epoch_sums:
                 self._epoch_sums[k].add_(v)
             else:
@@ -376,7 +413,8 @@ class GANModule(L.LightningModule):
         self.check_finite()
         values = {f"train/{k}": v for k, v in logs.items()}
         values["g_iter"] = float(self.g_iter)
-        values["train/d_iter"] = float(self.d_iter)
+        if "d" in self.optimizer_names:
+            values["train/d_iter"] = float(self.d_iter)
         self.log_dict(values, on_step=True, on_epoch=False, batch_size=1)
         shown: dict[str, Any] = {k: logs[k] for k in self.progress_bar_keys if k in logs}
         latest = getattr(self, "_latest_val_metric", None)  # set by lit_gans.callbacks.RunTracker
@@ -391,11 +429,28 @@ class GANModule(L.LightningModule):
             return True
         return 0 < trainer.max_steps <= trainer.global_step
 
+    def _flag(self, key: str, bad: Tensor) -> None:
+        """Remember (on the device) the first generator iteration at which ``bad`` held for ``key``."""
+        first = self._first_bad.get(key)
+        if first is None:
+            first = self._first_bad[key] = torch.full((), -1, dtype=torch.long, device=bad.device)
+        first.copy_(torch.where(bad & (first < 0), torch.full_like(first, self.g_iter), first))
+
+    def _flag_weights(self) -> None:
+        """Flag non-finite parameters or buffers: a loss bounded by the output (tanh) can stay finite while the
+        weights or BatchNorm's running statistics overflow. Device-side, at the points where ``check_finite``
+        synchronises anyway."""
+        tensors = [t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()]
+        if tensors:
+            self._flag(WEIGHTS, ~torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
     def check_finite(self) -> None:
-        """Raise ``TrainingDiverged`` when a loss term went non-finite since the last check (one host sync)."""
-        if not self._first_bad or self.on_nonfinite == "skip":
+        """Raise ``TrainingDiverged`` when a loss term (or, with any ``on_nonfinite``, a weight or buffer) went
+        non-finite since the last check (one host sync)."""
+        self._flag_weights()
+        keys = [k for k in self._first_bad if self.on_nonfinite == "stop" or k == WEIGHTS]
+        if not keys:
             return
-        keys = list(self._first_bad)
         firsts = torch.stack([self._first_bad[k] for k in keys]).tolist()
         bad = [(g, k) for k, g in zip(keys, firsts) if g >= 0]
         if bad:
@@ -407,11 +462,14 @@ class GANModule(L.LightningModule):
         last = getattr(ckpt, "last_model_path", "") or "none written yet"
         term = next(iter(terms))
         limit = f" or |value| > {self.divergence_threshold:g}" if self.divergence_threshold is not None else ""
+        options = "/".join(self.optimizer_option(w) for w in self.optimizer_names)
+        what = ("the weights or buffers (e.g. BatchNorm running statistics) became non-finite by" if term == WEIGHTS
+                else f"loss term '{term}' became non-finite{limit} at")
         raise TrainingDiverged(
-            f"training diverged: loss term '{term}' became non-finite{limit} at generator iteration "
+            f"training diverged: {what} generator iteration "
             f"{self.g_iter if at is None else at} (epoch {self.current_epoch}). Nothing broken was saved; the last good "
-            f"checkpoint is {last}. Lower the learning rate (--model.init_args.optimizer_g/optimizer_d), or pass "
-            "--model.init_args.on_nonfinite=skip to skip such batches"
+            f"checkpoint is {last}. Lower the learning rate (--model.init_args.{options})"
+            + ("" if term == WEIGHTS else ", or pass --model.init_args.on_nonfinite=skip to skip such batches")
         )
 
     def on_train_epoch_end(self) -> None:
@@ -453,6 +511,8 @@ class GANModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            self.check_finite()  # never save a model that diverged since the last logging step
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         rng = {
             "torch": torch.get_rng_state(),
@@ -468,16 +528,120 @@ class GANModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if any(k.startswith(f"{self.ema_target}_ema.") for k in checkpoint.get("state_dict", {})):
+        state_dict = checkpoint.get("state_dict", {})
+        ema, net = f"{self.ema_target}_ema.", f"{self.ema_target}."
+        if any(k.startswith(ema) for k in state_dict):  # trained with an EMA: keep it (samples, prediction)
             self.ema_decay = self.ema_decay or 0.999
+        elif self.ema_decay is not None:  # EMA switched on now: it starts from the checkpoint's weights
+            state_dict.update({ema + k[len(net):]: v for k, v in list(state_dict.items()) if k.startswith(net)})
         self._ensure_ema()
         state = checkpoint.get("lit_gans")
         if not state:
+            if self.optimizer_names == ("g",) and "global_step" in checkpoint:
+                self._convert_automatic_checkpoint(checkpoint)
             return
         self.g_iter, self.d_iter, self._d_since_g = state["g_iter"], state["d_iter"], state["d_since_g"]
         # An exact resume also continues the noise stream: restored in on_train_start (rank 0's saved state;
         # re-split per rank there), after the sanity check and data set-up that draw random numbers first.
         self._pending_rng = state.get("rng")
+
+
+    def _convert_automatic_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A generator-only checkpoint written before pretraining ran on this core (SRPretrain and
+        GeneratorPretraining under Lightning's automatic optimisation, lit_gans <= commit 80d8f7e): it has no
+        ``lit_gans`` state. Its optimizer, scheduler and EMA layout is this one; what differs is converted here:
+
+        * ``g_iter`` = the checkpoint's ``global_step`` (one optimizer: one step per generator iteration);
+        * Lightning counted the steps in its automatic-optimisation loop: they are copied to the manual one, so
+          ``trainer.global_step`` and ``--trainer.max_steps`` continue from the checkpoint;
+        * Lightning stepped 'step' schedulers after each batch; this core steps them before the next one, so the
+          step for the next batch is already done.
+
+        No random-number state was saved then: the data and noise streams do not continue exactly."""
+        steps = int(checkpoint["global_step"])
+        self.g_iter, self.d_iter, self._d_since_g = steps, 0, 0
+        self._scheduled_at = steps
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        auto = loops.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        if auto is not None and "epoch_loop.manual_optimization.optim_step_progress" in loops:
+            loops["epoch_loop.manual_optimization.optim_step_progress"] = copy.deepcopy(auto)
+        rank_zero_info(f"lit_gans: checkpoint from before the generator-only core: resuming at g_iter {steps} "
+                       "(no saved random state: the data order is not continued exactly)")
+
+
+
+class GeneratorOnly(GANModule):
+    """Generator-only training (the pretraining stages) on the same core: one optimizer, no discriminator.
+
+    A subclass defines ``generate(batch)`` (the generator's forward, shared with the loss) and
+    ``generator_loss(batch, out) -> (loss, logs)``, and ``paper_optimizer()``. Everything else is the
+    :class:`GANModule`'s: the update (backward outside autocast, optional gradient clipping), the schedulers
+    (stepped every ``scheduler_interval``), the EMA, the non-finite/divergence stop, logging on ``g_iter``, exact
+    resume (counters and random state in the checkpoint), bf16, ``channels_last``/``compile``. ``g_iter`` counts
+    the generator's updates (= ``trainer.global_step``); ``d_iter`` stays 0.
+
+    Args:
+        optimizer: the generator's optimizer (``class_path`` + ``init_args``); None: ``paper_optimizer()``.
+        scheduler: optional LR scheduler of that optimizer.
+        scheduler_interval: 'step' (before each generator iteration, BasicSR's order) or 'epoch'.
+        grad_clip: gradient-norm clipping (None: off).
+        ema_decay: EMA of the generator (saved as ``generator_ema.*``, used for validation, samples and
+            prediction); None: off.
+        ema_start, channels_last, compile, on_nonfinite, divergence_threshold, max_skipped: as in
+            :class:`GANModule`.
+    """
+
+    optimizer_names = ("g",)
+    step_order = ("g",)
+    progress_bar_keys = ("l1", "mse")
+
+    def __init__(
+        self,
+        optimizer: Optional[OptimizerCallable] = None,
+        scheduler: Optional[LRSchedulerCallable] = None,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
+        grad_clip: Optional[float] = None,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        on_nonfinite: Literal["stop", "skip"] = "stop",
+        divergence_threshold: Optional[float] = 1e8,
+        max_skipped: int = 20,
+    ) -> None:
+        super().__init__(
+            optimizer_g=optimizer, scheduler_g=scheduler, scheduler_interval=scheduler_interval, grad_clip_g=grad_clip,
+            ema_decay=ema_decay, ema_start=ema_start, channels_last=channels_last, compile=compile,
+            on_nonfinite=on_nonfinite, divergence_threshold=divergence_threshold, max_skipped=max_skipped,
+        )
+
+    def paper_optimizer(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+        """The paper's optimizer, used when ``optimizer`` is None. Override with a citation."""
+        raise NotImplementedError
+
+    def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+        return self.paper_optimizer()
+
+    def optimizer_option(self, which: str) -> str:
+        return "optimizer"
+
+    def discriminator_parameters(self) -> Iterable[nn.Parameter]:
+        return []
+
+    def compile_targets(self) -> tuple[str, ...]:
+        return ("generator",)
+
+
+def _plain_data(value: Any) -> bool:
+    """True for what ``torch.load(weights_only=True)`` reads back: None, bool, int, float, str, and lists, tuples
+    and str/int-keyed dicts of these."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and _plain_data(v) for k, v in value.items())
+    return False
 
 
 class _TrainStart(L.Callback):

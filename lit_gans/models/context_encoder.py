@@ -87,7 +87,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        self.save_config_hyperparameters()
         for attr in ("image_size", "output"):
             if not hasattr(generator, attr):
                 raise ConfigError(f"{type(generator).__name__} has no `{attr}` attribute; ContextEncoder needs it")

@@ -168,7 +168,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["generator", "discriminator", "generator_ba", "discriminator_a"])
+        self.save_config_hyperparameters()
         if gan_loss not in GAN_LOSSES or gan_loss in RELATIVISTIC:
             raise ConfigError(f"CycleGAN gan_loss must be one of {sorted(set(GAN_LOSSES) - RELATIVISTIC)}, got {gan_loss!r}")
         if lambda_identity > 0 and getattr(generator, "in_channels", 3) != getattr(generator, "out_channels", 3):

@@ -116,7 +116,7 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["generator", "discriminator", "discriminator_local"])
+        self.save_config_hyperparameters()
         if n_patches < 0 or patch_size < 1:
             raise ConfigError(f"n_patches must be >= 0 and patch_size >= 1, got {n_patches}, {patch_size}")
         self.generator, self.discriminator, self.discriminator_local = generator, discriminator, discriminator_local

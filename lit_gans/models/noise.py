@@ -255,21 +255,18 @@ class NoiseGAN(EvaluationMixin, GANModule):
 
 
 class GAN(NoiseGAN):
-    """Vanilla GAN (Goodfellow et al. 2014) with MLP networks; non-saturating G loss on logits.
+    """Vanilla GAN (Goodfellow et al. 2014): ``NoiseGAN``'s defaults, non-saturating G loss on logits, n_critic 1.
 
     Defaults: Adam 2e-4, betas (0.5, 0.999), batch 64 (eriklindernoren/PyTorch-GAN gan.py; the
-    paper used SGD with momentum).
+    paper used SGD with momentum). ``experiments/gan_*.yaml`` give it MLP networks.
     """
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, gan_loss: GanLoss = "vanilla", **kwargs: Any) -> None:
-        super().__init__(generator, discriminator, gan_loss=gan_loss, **kwargs)
 
-
-class DCGAN(NoiseGAN):
-    """DCGAN (Radford et al. 2016): Adam lr 2e-4, beta1 0.5 (Sec. 4), vanilla loss, n_critic 1."""
-
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, gan_loss: GanLoss = "vanilla", **kwargs: Any) -> None:
-        super().__init__(generator, discriminator, gan_loss=gan_loss, **kwargs)
+class DCGAN(GAN):
+    """DCGAN (Radford et al. 2016): the training of :class:`GAN` (Adam lr 2e-4, beta1 0.5: Sec. 4; vanilla loss,
+    n_critic 1); the convolutional networks (``lit_gans.networks.dcgan``, ``experiments/dcgan_*.yaml``) make the
+    difference. A name of its own so that YAMLs and checkpoints naming ``lit_gans.models.noise.DCGAN`` keep
+    their class."""
 
 
 class WGAN(NoiseGAN):

@@ -52,7 +52,6 @@ import contextlib
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Literal, Optional
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -65,7 +64,7 @@ from lit_gans.evaluation import EvaluationMixin, colourfulness, inception_availa
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.epoch_means import EpochMeans
 from lit_gans.metrics.paired import PairedImageMetrics
-from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
+from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs, datamodule_sample_batch
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.images import image_grid, to_unit_range
 from lit_gans.utils.lab import gray_to_rgb, lab_normalized_to_rgb, rgb_to_lab_normalized
@@ -399,9 +398,10 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
         self._fetch_samples()
 
 
-class GeneratorPretraining(PairedTranslationMixin, L.LightningModule):
-    """Generator-only training with a pixel loss (seed 002's stage 1: L1, Adam 1e-4, 20 epochs), automatic
-    optimisation. Its checkpoint stores the network under ``generator.``, so a GAN stage starts from it with
+class GeneratorPretraining(PairedTranslationMixin, GeneratorOnly):
+    """Generator-only training with a pixel loss (seed 002's stage 1: L1, Adam 1e-4, 20 epochs), on the core's
+    :class:`~lit_gans.models.base.GeneratorOnly` (divergence stop, EMA, exact resume, bf16, DDP as for the GANs).
+    Its checkpoint stores the network under ``generator.``, so a GAN stage starts from it with
     ``generator_ckpt: <this run's ckpt>`` (``lit_gans.utils.weights.load_weights_into(prefix="generator.")``).
 
     Works for any paired batch ``{"A": input, "B": target}`` (RGB pairs, or L -> ab with ``color_space: lab``)
@@ -418,6 +418,8 @@ class GeneratorPretraining(PairedTranslationMixin, L.LightningModule):
         predict_size: colorization: side at which ab is predicted.
         num_sample_images: rows of the sample grid.
         metrics: PSNR/SSIM (and ab L1) at validation.
+        **kwargs: the core's other options (``ema_decay``, ``grad_clip``, ``on_nonfinite``,
+            ``divergence_threshold``, ``channels_last``, ``compile``, ...: ``GeneratorOnly``).
     """
 
     def __init__(
@@ -432,35 +434,30 @@ class GeneratorPretraining(PairedTranslationMixin, L.LightningModule):
         predict_size: int = 256,
         num_sample_images: int = 4,
         metrics: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(ignore=["generator", "optimizer", "scheduler"])
+        super().__init__(optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval, **kwargs)
+        self.save_config_hyperparameters()
         if loss not in ("l1", "mse"):
             raise ConfigError(f"loss must be 'l1' or 'mse', got {loss!r}")
         self.generator = generator
         self.loss = loss
-        self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval
         self._init_paired(color_space, inference_mode, predict_size, num_sample_images, metrics)
 
-    @property
-    def sampling_generator(self) -> nn.Module:
-        return self.generator
-
-    def configure_optimizers(self):  # noqa: ANN201
-        make = self.optimizer or partial(torch.optim.Adam, lr=PRETRAIN_LR)  # tutorial section 2.2
-        opt = make(self.generator.parameters())
-        if self.scheduler is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler(opt), "interval": self.scheduler_interval}}
+    def paper_optimizer(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+        return partial(torch.optim.Adam, lr=PRETRAIN_LR)  # tutorial section 2.2 (betas: Adam's default)
 
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         self._check_datamodule()
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        fake = self.generator(batch["A"])
-        loss = F.l1_loss(fake, batch["B"]) if self.loss == "l1" else F.mse_loss(fake, batch["B"])
-        self.log(f"train/{self.loss}", loss.detach(), on_step=True, on_epoch=False)
-        return loss
+    def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {"fake": self.generator(batch["A"])}
+
+    def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        fake, target = out["fake"], batch["B"]
+        loss = F.l1_loss(fake, target) if self.loss == "l1" else F.mse_loss(fake, target)
+        return loss, {self.loss: loss.detach()}
 
     def on_train_start(self) -> None:
         self._fetch_samples()

@@ -35,7 +35,7 @@ Deviations (deliberate):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NamedTuple, Optional, Union
 
@@ -193,10 +193,7 @@ class ProGAN(EvaluationMixin, GANModule):
         if isinstance(schedule, dict):  # from hparams / load_from_checkpoint
             schedule = ProGANSchedule(**schedule)
         schedule = schedule or ProGANSchedule()
-        schedule_config = schedule
-        schedule = asdict(schedule)  # plain data in hparams (checkpoints stay loadable with weights_only)
-        self.save_config_hyperparameters()
-        schedule = schedule_config
+        self.save_config_hyperparameters()  # the schedule as a dict (checkpoints stay loadable with weights_only)
         for attr in ("resolution", "num_stages", "latent_dim", "channels"):
             if not hasattr(generator, attr):
                 raise ConfigError(f"ProGAN needs a growing generator with `{attr}` (lit_gans.networks.progan.ProGANGenerator), got {type(generator).__name__}")
@@ -258,16 +255,13 @@ class ProGAN(EvaluationMixin, GANModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         state = self.schedule_at()
-        opts = self.optimizers()
-        opts = opts if isinstance(opts, list) else [opts]
         if self.reset_optimizer_on_phase and self._opt_phase is not None and state.phase != self._opt_phase:
-            for opt in opts:  # official reset_optimizer_state(): Adam moments and step count start over
-                opt.optimizer.state.clear()
+            for which in self.optimizer_names:  # official reset_optimizer_state(): Adam moments and step count start over
+                self.reset_optimizer_state(which)
         self._opt_phase = state.phase
         if state.lr is not None:
-            for opt in opts:
-                for group in opt.optimizer.param_groups:
-                    group["lr"] = state.lr
+            for which in self.optimizer_names:
+                self.set_learning_rate(which, state.lr)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         state = self.schedule_at()

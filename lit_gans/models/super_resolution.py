@@ -9,7 +9,7 @@
 
 Modules (each a two-stage recipe's stage; the second starts from the first with ``generator_ckpt``):
 
-* :class:`SRPretrain`: generator only, pixel loss, automatic optimisation. SRResNet with MSE (SRGAN
+* :class:`SRPretrain`: generator only, pixel loss, on the core's ``GeneratorOnly``. SRResNet with MSE (SRGAN
   Sec. 3.2: Adam 1e-4, beta1 0.9, 1e6 iterations) or RRDBNet with L1 (BasicSR
   ``train_RRDBNet_PSNR_x4.yml``: Adam 2e-4 (0.9, 0.99), cosine restarts every 250k iterations to 1e-7,
   1e6 iterations, EMA 0.999).
@@ -46,7 +46,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Optional, Sequence
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -55,9 +54,8 @@ from torch import Tensor, nn
 from lit_gans.evaluation import EvaluationMixin
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.metrics.sr import SRMetrics, build_lpips, imresize_bicubic
-from lit_gans.models.base import GANModule, StepLogs
+from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs
 from lit_gans.networks.vgg import VGGFeatures
-from lit_gans.utils.ema import ema_update, make_ema
 from lit_gans.utils.images import image_grid
 from lit_gans.utils.tiling import tiled_apply
 from lit_gans.errors import ConfigError, MissingFileError
@@ -230,8 +228,9 @@ def _load_generator(generator: nn.Module, path: Optional[str], ema: bool, param_
 
 
 # ----------------------------------------------------------------------------- PSNR-oriented pretraining
-class SRPretrain(_SuperResolution, L.LightningModule):
-    """Generator-only PSNR-oriented training (SRResNet with MSE, RRDBNet with L1).
+class SRPretrain(_SuperResolution, GeneratorOnly):
+    """Generator-only PSNR-oriented training (SRResNet with MSE, RRDBNet with L1), on the core's
+    :class:`~lit_gans.models.base.GeneratorOnly` (divergence stop, EMA, exact resume, bf16, DDP as for the GANs).
 
     Args:
         generator: an SR network with a ``scale`` attribute (``SRResNet``, ``RRDBNet``).
@@ -250,6 +249,8 @@ class SRPretrain(_SuperResolution, L.LightningModule):
         tile_overlap: LR pixels of overlap between tiles (blended).
         num_sample_images: rows of the sample grid.
         lpips: also report LPIPS (needs torchvision's AlexNet weights in the cache).
+        **kwargs: the core's other options (``grad_clip``, ``ema_start``, ``on_nonfinite``,
+            ``divergence_threshold``, ``channels_last``, ``compile``, ...: ``GeneratorOnly``).
     """
 
     def __init__(
@@ -266,59 +267,36 @@ class SRPretrain(_SuperResolution, L.LightningModule):
         tile_overlap: int = 16,
         num_sample_images: int = 4,
         lpips: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(ignore=["generator"])
+        super().__init__(optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval, ema_decay=ema_decay, **kwargs)
+        self.save_config_hyperparameters()
         if pixel_loss not in ("mse", "l1"):
             raise ConfigError(f"pixel_loss must be 'mse' or 'l1', got {pixel_loss!r}")
         self.generator = generator
         _load_generator(generator, generator_ckpt, ema=False, param_key=generator_ckpt_key)
         self._init_sr(generator, tile, tile_overlap, num_sample_images, lpips)
         self.pixel_loss = pixel_loss
-        self.optimizer, self.scheduler, self.scheduler_interval = optimizer, scheduler, scheduler_interval
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in (0, 1), got {ema_decay}")
-        self.ema_decay = ema_decay
-        if ema_decay is not None:
-            self.generator_ema = make_ema(generator)
-
-    @property
-    def sampling_generator(self) -> nn.Module:
-        return getattr(self, "generator_ema", None) or self.generator
+        self._ensure_ema()  # generator_ema.* from the start (of the loaded weights), as before the core
 
     def paper_optimizer(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
         if self.pixel_loss == "mse":
             return partial(torch.optim.Adam, lr=SRGAN_LR, betas=SRGAN_BETAS)
         return partial(torch.optim.Adam, lr=RRDB_PSNR_LR, betas=RRDB_PSNR_BETAS)
 
-    def configure_optimizers(self):  # noqa: ANN201
-        opt = (self.optimizer or self.paper_optimizer())(self.generator.parameters())
-        if self.scheduler is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler(opt), "interval": self.scheduler_interval}}
-
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         self._check_data()
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         if self._samples is None:
             self._keep_samples(batch)
-        sr = self.generator(batch["lr"])
-        loss = F.mse_loss(sr, batch["hr"]) if self.pixel_loss == "mse" else F.l1_loss(sr, batch["hr"])
-        self.log(f"train/{self.pixel_loss}", loss.detach(), on_step=True, on_epoch=False)
-        return loss
+        return {"sr": self.generator(batch["lr"])}
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.ema_decay is not None:
-            ema_update(self.generator_ema, self.generator, self.ema_decay)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("state_dict", {})
-        has_ema = any(k.startswith("generator_ema.") for k in state)
-        if has_ema and not hasattr(self, "generator_ema"):  # trained with EMA: keep it for prediction
-            self.generator_ema = make_ema(self.generator)
-        elif not has_ema and hasattr(self, "generator_ema"):  # EMA switched on now: it starts from the weights
-            state.update({"generator_ema." + k[len("generator."):]: v for k, v in list(state.items()) if k.startswith("generator.")})
+    def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
+        sr, hr = out["sr"], batch["hr"]
+        loss = F.mse_loss(sr, hr) if self.pixel_loss == "mse" else F.l1_loss(sr, hr)
+        return loss, {self.pixel_loss: loss.detach()}
 
 
 # ----------------------------------------------------------------------------- adversarial stage
@@ -374,7 +352,7 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        self.save_config_hyperparameters()
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         self.generator, self.discriminator = generator, discriminator
