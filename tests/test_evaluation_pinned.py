@@ -147,6 +147,25 @@ def _sr(kind: str, tiled: bool) -> Callable[[Path], tuple[Any, Any]]:
     return build
 
 
+def _sr_large(tile: dict[str, int]) -> Callable[[Path], tuple[Any, Any]]:
+    """One 1040x1040 photo (LR 260x260, larger than the old default tile of 256 LR pixels)."""
+
+    def build(tmp: Path):  # noqa: ANN202
+        from datamodules.embedded import photos_folder
+        from datamodules.super_resolution import SuperResolutionDataModule
+        from lit_gans.models.super_resolution import SRPretrain
+        from lit_gans.networks.srresnet import SRResNet
+
+        hr = tmp / "data" / "Large" / "HR"
+        hr.mkdir(parents=True)
+        photo = sorted(photos_folder("heldout").glob("*.png"))[0]
+        Image.open(photo).convert("RGB").resize((1040, 1040), Image.BICUBIC).save(hr / "large.png")
+        model = SRPretrain(SRResNet(4, num_feat=8, num_blocks=1), pixel_loss="mse", **tile)
+        return model, SuperResolutionDataModule(scale=4, test_roots=[str(tmp / "data" / "Large")], num_workers=0)
+
+    return build
+
+
 def _context_encoder(tmp: Path):  # noqa: ANN202
     from datamodules.inpainting import InpaintingDataModule
     from lit_gans.models.context_encoder import ContextEncoder
@@ -172,6 +191,8 @@ FAMILIES: dict[str, Callable[[Path], tuple[Any, Any]]] = {
     "esrgan_tiled": _sr("esrgan", tiled=True),
     "srresnet": _sr("srresnet", tiled=False),
     "esrgan": _sr("esrgan", tiled=False),
+    "srresnet_large_tiled256": _sr_large({"tile": 256, "tile_overlap": 16}),  # pinned from the old default (no tile option)
+    "srresnet_large": _sr_large({}),  # whole image (the default since lit_gans/evaluation/)
     "context_encoder": _context_encoder,
 }
 
@@ -227,6 +248,37 @@ def test_state_dict_keys_are_pinned(tmp_path):
     pinned = _pinned()["state_keys"]
     for name in FAMILIES:
         assert state_keys(name, tmp_path / name) == pinned[name], name
+
+
+def test_super_resolution_evaluates_whole_images(tmp_path):
+    """The default runs the network on the whole LR image (BasicSR's test); ``tile`` is the option for tiles."""
+    from lit_gans.metrics.sr import psnr_y
+
+    model, dm = build("srresnet_large", tmp_path)
+    dm.setup("test")
+    batch = dm.prepare_eval(next(iter(dm.test_dataloader()[0])))
+    model.eval()
+    with torch.no_grad():
+        whole, net = model.super_resolve(batch["lr"]), model.generator(batch["lr"])
+        model.evaluation.tile = 256  # what --model.init_args.tile=256 sets
+        tiled = model.super_resolve(batch["lr"])
+    assert batch["lr"].shape[-1] > 256 and torch.equal(whole, net)
+    assert (tiled - net).abs().max() > 1e-3  # tiles change the output near the seams
+    row = table("srresnet_large", tmp_path / "t")[0]
+    assert row["psnr_y"] == pytest.approx(psnr_y(net, batch["hr"], 4).item(), rel=1e-6)
+
+
+def test_protocol_line_on_the_page_and_no_model_import(tmp_path):
+    import subprocess
+
+    model, dm = build("context_encoder", tmp_path)
+    from lit_gans.evaluation import TestReport
+
+    cb = TestReport(num_examples=1)
+    trainer(tmp_path / "run", callbacks=[cb]).test(model, datamodule=dm)
+    assert "protocol</b>: Inpainting: L1, L2 and PSNR" in (cb.last_folder / "index.html").read_text()
+    code = "import sys, lit_gans.evaluation; assert not [m for m in sys.modules if m.startswith('lit_gans.models')]"
+    subprocess.run([sys.executable, "-c", code], check=True)  # layering: the evaluation package never imports models
 
 
 if __name__ == "__main__":  # write the pinned values (on purpose only; see the module docstring)
