@@ -197,10 +197,10 @@ def test_super_resolution_one_row_per_test_set(tmp_path):
         assert close(row["psnr_y_bicubic"], torch.cat(pb).mean().item())
 
 
-def _paired_root(tmp_path: Path) -> Path:
+def _paired_root(tmp_path: Path, n_test: int = 2) -> Path:
     from datamodules.embedded import photos_folder
 
-    files = sorted(photos_folder("train").glob("*.png"))[:4]
+    files = sorted(photos_folder("train").glob("*.png"))[: 2 + n_test]
     for split, chosen in (("train", files[:2]), ("test", files[2:])):
         for i, f in enumerate(chosen):
             rgb = np.asarray(Image.open(f).convert("RGB").resize((32, 32)))

@@ -16,23 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from tests.helpers import tiny_data, tiny_model, trainer
+from tests.test_evaluation import _one_thread, _paired_root, _sr_sets  # noqa: F401  (_one_thread: autouse fixture)
 
 PINNED = Path(__file__).resolve().parent / "fixtures" / "evaluation_pinned.json"
 SR_TILE = {"tile": 8, "tile_overlap": 2}  # LR pixels: several tiles on the 16x20 / 20x20 LR test images
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ----------------------------------------------------------------------------------------------- families
@@ -53,19 +45,6 @@ def _progan(tmp: Path):  # noqa: ANN202
     return model, ProGANDataModule(source="digits", resolution=16, channels=1, num_workers=0)
 
 
-def _paired_root(tmp: Path) -> Path:
-    from datamodules.embedded import photos_folder
-
-    files = sorted(photos_folder("train").glob("*.png"))[:5]
-    for split, chosen in (("train", files[:2]), ("test", files[2:])):
-        for i, f in enumerate(chosen):
-            rgb = np.asarray(Image.open(f).convert("RGB").resize((32, 32)))
-            for sub, array in (("A", 255 - rgb), ("B", rgb)):
-                (tmp / split / sub).mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.ascontiguousarray(array)).save(tmp / split / sub / f"p{i}.png")
-    return tmp
-
-
 def _pix2pix(mode: str) -> Callable[[Path], tuple[Any, Any]]:
     def build(tmp: Path):  # noqa: ANN202
         from datamodules.paired import PairedDataModule
@@ -74,7 +53,7 @@ def _pix2pix(mode: str) -> Callable[[Path], tuple[Any, Any]]:
         from lit_gans.networks.unet import UnetGenerator
 
         model = Pix2Pix(UnetGenerator(3, 3, 5, 4), PatchDiscriminator(6, 4), inference_mode=mode)
-        dm = PairedDataModule(str(_paired_root(tmp / "data")), preprocess="crop", crop_size=32, batch_size=2, num_workers=0)
+        dm = PairedDataModule(str(_paired_root(tmp / "data", n_test=3)), preprocess="crop", crop_size=32, batch_size=2, num_workers=0)
         return model, dm
 
     return build
@@ -112,20 +91,6 @@ def _enlightengan(tmp: Path):  # noqa: ANN202
     from tests.test_enlightengan import tiny_model as eg_model
 
     return eg_model(), LowLightDataModule(crop_size=48, batch_size=2, num_workers=0, val_size=64)
-
-
-def _sr_sets(tmp: Path) -> list[str]:
-    from datamodules.embedded import photos_folder
-
-    files = sorted(photos_folder("heldout").glob("*.png"))
-    roots = []
-    for k, name in enumerate(("Set5", "Set14")):
-        hr = tmp / name / "HR"
-        hr.mkdir(parents=True)
-        for i, f in enumerate(files):
-            Image.fromarray(np.asarray(Image.open(f).convert("RGB"))[: 64 + 16 * k, :80]).save(hr / f"img{i}.png")
-        roots.append(str(tmp / name))
-    return roots
 
 
 def _sr(kind: str, tiled: bool) -> Callable[[Path], tuple[Any, Any]]:

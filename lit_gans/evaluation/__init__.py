@@ -17,16 +17,24 @@ from lit_gans.evaluation.protocol import INCEPTION_NOTE, EvaluationMixin, Protoc
 from lit_gans.evaluation.report import TestReport, check_lightning_checkpoint, csv_text, markdown_table, table_columns, write_report
 from lit_gans.evaluation.generation import GenerationEvaluation, generated_sample_ids, seeded_noise
 from lit_gans.evaluation.paired import PairedEvaluation, colourfulness
+from lit_gans.evaluation.unpaired import UnpairedEvaluation
+from lit_gans.evaluation.super_resolution import SuperResolutionEvaluation
+from lit_gans.evaluation.inpainting import InpaintingEvaluation
+from lit_gans.evaluation.lowlight import LowLightEvaluation
 
 __all__ = [
     "INCEPTION_NOTE",
     "EvaluationMixin",
     "GenerationEvaluation",
+    "InpaintingEvaluation",
+    "LowLightEvaluation",
     "PairedEvaluation",
     "Protocol",
+    "SuperResolutionEvaluation",
     "TestReport",
     "TestResults",
     "TestState",
+    "UnpairedEvaluation",
     "check_lightning_checkpoint",
     "colourfulness",
     "csv_text",
