@@ -124,6 +124,7 @@ class DigitsDataModule(DigitImagesDataModule):
     """
 
     test_name = "digits/heldout"
+    metric_features = "digits"  # the generation metrics' feature network for this data (lit_gans.evaluation.generation)
 
     def __init__(self, image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, val_fraction: float = 0.2, seed: int = 0) -> None:
         super().__init__(image_size, batch_size, num_workers, predict_samples)
@@ -158,6 +159,7 @@ class MNISTDataModule(DigitImagesDataModule):
     """
 
     test_name = "mnist/test"
+    metric_features = "mnist"  # the generation metrics' feature network for this data (lit_gans.evaluation.generation)
 
     def __init__(self, root: str = "data", image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, download: bool = True, val_size: Optional[int] = None) -> None:
         super().__init__(image_size, batch_size, num_workers, predict_samples)

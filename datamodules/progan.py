@@ -252,6 +252,8 @@ class ProGANDataModule(L.LightningDataModule):
         # Lightning refuses unless told (its public LightningDataModule flag); the other loaders are never empty
         self.allow_zero_length_dataloader_with_multiple_devices = predict_interpolation is not None
         self.metric_reference = "train" if source == "folder" else "val"
+        # the generation metrics' feature network for this data (lit_gans.evaluation.generation); folders: none named
+        self.metric_features = source if source in ("digits", "mnist") else None
         self.train_set: Optional[UInt8Images] = None
         self.val_set: Optional[UInt8Images] = None
         self._flip = None

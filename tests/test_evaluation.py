@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DistributedSampler
 
-from lit_gans.evaluation import EvaluationMixin, TestReport, colourfulness, generated_sample_ids, markdown_table
+from lit_gans.evaluation import Protocol, TestReport, colourfulness, generated_sample_ids, markdown_table
 from lit_gans.utils.images import to_unit_range
 from tests.helpers import tiny_data, tiny_model, trainer
 
@@ -105,8 +105,10 @@ def test_padding_filter_drops_what_distributed_sampler_repeats():
         dataset = list(range(n))
         counted, counted_by_index = [], []
         for rank in range(world):
-            by_position, by_index = EvaluationMixin(), EvaluationMixin()
-            by_position.__dict__["_trainer"] = SimpleNamespace(world_size=world, global_rank=rank, test_dataloaders=SimpleNamespace(dataset=dataset))
+            loaders = SimpleNamespace(dataset=dataset)
+            on_rank = SimpleNamespace(world_size=world, global_rank=rank, test_dataloaders=loaders, datamodule=None)
+            by_position = Protocol(SimpleNamespace(trainer=on_rank, device=torch.device("cpu")))
+            by_index = Protocol(SimpleNamespace(trainer=None, device=torch.device("cpu")))
             order = list(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False))
             for batch in torch.tensor(order).split(2):  # in batches of 2, as a loader would give them
                 counted += batch[by_position.test_keep(batch)].tolist()
@@ -195,10 +197,10 @@ def test_super_resolution_one_row_per_test_set(tmp_path):
         assert close(row["psnr_y_bicubic"], torch.cat(pb).mean().item())
 
 
-def _paired_root(tmp_path: Path) -> Path:
+def _paired_root(tmp_path: Path, n_test: int = 2) -> Path:
     from datamodules.embedded import photos_folder
 
-    files = sorted(photos_folder("train").glob("*.png"))[:4]
+    files = sorted(photos_folder("train").glob("*.png"))[: 2 + n_test]
     for split, chosen in (("train", files[:2]), ("test", files[2:])):
         for i, f in enumerate(chosen):
             rgb = np.asarray(Image.open(f).convert("RGB").resize((32, 32)))

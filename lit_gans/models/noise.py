@@ -17,17 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
-from lit_gans.evaluation import EvaluationMixin, generated_sample_ids
+from lit_gans.evaluation import EvaluationMixin, GenerationEvaluation, seeded_noise  # noqa: F401  (seeded_noise: public here too)
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
-from lit_gans.utils.images import image_grid, to_unit_range
-
-
-def seeded_noise(indices: Tensor, dim: int, seed: int) -> Tensor:
-    """One z per sample index, reproducible across runs, batch sizes and devices (CPU generator)."""
-    rows = [torch.randn(dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices.tolist()]
-    return torch.stack(rows)
+from lit_gans.utils.images import to_unit_range
 
 
 class NoiseGAN(EvaluationMixin, GANModule):
@@ -70,9 +64,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
     ) -> None:
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
-        if test_samples is not None and test_samples < 2:
-            raise ValueError(f"test_samples must be >= 2 (FID needs two samples), got {test_samples}")
-        self.test_samples = test_samples
+        self.evaluation = GenerationEvaluation(self, metrics, metrics_weights, test_samples, test_fallback="digits")
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         if not hasattr(generator, "latent_dim"):
@@ -81,8 +73,6 @@ class NoiseGAN(EvaluationMixin, GANModule):
         self.gan_loss, self.gp_weight, self.weight_clip = gan_loss, gp_weight, weight_clip
         self.num_classes = num_classes
         self.d_loss_fn, self.g_loss_fn = GAN_LOSSES[gan_loss]
-        self.metrics_kind, self.metrics_weights = metrics, metrics_weights
-        self._metrics = None  # GenerationMetrics: deliberately not a registered submodule (kept out of checkpoints)
         self.sample_seed = sample_seed
         z = torch.randn(num_sample_images, generator.latent_dim, generator=torch.Generator().manual_seed(sample_seed))
         self.register_buffer("sample_z", z)
@@ -156,102 +146,12 @@ class NoiseGAN(EvaluationMixin, GANModule):
                 )
         if self.num_classes and dm is not None and getattr(dm, "num_classes", self.num_classes) != self.num_classes:
             raise ConfigError(f"model num_classes={self.num_classes} but the datamodule has {dm.num_classes} classes")
-        if stage in ("fit", "validate", "test"):
-            self._get_metrics()  # here, not in the validation loop: a missing classifier is trained with grad enabled
+        self.evaluation.setup(stage)
 
-    # ------------------------------------------------------------------ samples, metrics, prediction
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        net = self.sampling_generator
-        fake = self.G(self.sample_z, self.sample_labels if self.num_classes else None, net)
-        nrow = self.num_classes if self.num_classes else 8
-        return {"samples": image_grid(to_unit_range(fake), nrow=nrow)}
-
-    def _metrics_feature(self) -> Optional[str]:
-        """The feature network of the metrics; ``test`` always measures (the datamodule's digit classifier)."""
-        if self.metrics_kind is not None or self._trainer is None or not self.trainer.testing:
-            return self.metrics_kind
-        return "mnist" if type(self.trainer.datamodule).__name__ == "MNISTDataModule" else "digits"
-
-    def _get_metrics(self):  # noqa: ANN202
-        if self._metrics is None and self._metrics_feature() is not None:
-            from lit_gans.metrics.generation import GenerationMetrics
-
-            dm = self.trainer.datamodule if self._trainer is not None else None
-            self._metrics = GenerationMetrics(
-                feature=self._metrics_feature(),
-                weights=self.metrics_weights,
-                class_accuracy=bool(self.num_classes),
-                mnist_root=getattr(dm, "root", None),
-            )
-        if self._metrics is not None:
-            self._metrics.to(self.device)
-        return self._metrics
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        metrics = self._get_metrics()
-        if metrics is None:
-            return
-        real = batch["image"]
-        labels = batch["label"] if self.num_classes else None
-        z = seeded_noise(batch["index"].cpu(), self.generator.latent_dim, seed=10_000 + self.sample_seed).to(real.device)
-        fake = self.G(z, labels, self.sampling_generator)
-        metrics.update_real(to_unit_range(real))
-        metrics.update_fake(to_unit_range(fake), labels=labels)
-
-    def on_validation_epoch_end(self) -> None:
-        if self._metrics is None:
-            return
-        values = self._metrics.compute()
-        self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)  # torchmetrics already synced
-        self._metrics.reset()
-
-    # ------------------------------------------------------------------ test (lit_gans.evaluation)
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """FID/KID (+ class accuracy) of ``test_samples`` generated images against the real test images. Real item i
-        generates the samples i, i + N, i + 2N, ... (< test_samples; N = test-set size) with their own seeded noise
-        and item i's label, so the count and the noise do not depend on the batch size or the number of ranks."""
-        metrics = self._get_metrics()
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        real, index = batch["image"][keep], batch["index"][keep]
-        labels = batch["label"][keep] if self.num_classes else None
-        if real.shape[0] == 0:
-            return
-        n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
-        ids_t, rows_t = generated_sample_ids(index, n_real, self.test_samples or n_real)
-        fake_labels = labels[rows_t] if labels is not None else None
-        metrics.update_real(to_unit_range(real))
-        if not ids_t.numel():  # test_samples below the test-set size: this batch's items stand for no sample
-            return
-        z = seeded_noise(ids_t.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
-        fake = to_unit_range(self.G(z, fake_labels, self.sampling_generator))
-        metrics.update_fake(fake, labels=fake_labels)
-        first = ids_t < n_real  # the sample made from item i's own index: shown beside the real item i
-        captions = [f"class {int(c)}" for c in fake_labels[first].tolist()] if fake_labels is not None else None
-        self.add_test_examples(dataloader_idx, ids_t[first], {"generated": fake[first], "real (test set)": to_unit_range(real)[rows_t[first]]}, captions)
-
-    def on_test_epoch_end(self) -> None:
-        values = self._get_metrics().compute()  # synced across ranks
-        self._metrics.reset()
-        if self._metrics_feature() != "inception":
-            self.add_test_note(
-                "FID/KID on the project's digit-classifier features (docs/metrics.md), not comparable with InceptionV3 "
-                "FIDs; --model.init_args.metrics=inception for those (needs the FID Inception weights)"
-            )
-        self.add_test_note("Inception Score not measured: the FID InceptionV3 file has no classifier head (pool3 features only)")
-        self.publish_test_results([{"set": self.test_set_names()[0], **values}])
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        idx = batch["index"].cpu()
-        z = seeded_noise(idx, self.generator.latent_dim, seed=20_000 + self.sample_seed).to(self.device)
-        labels = (idx % self.num_classes).to(self.device) if self.num_classes else None
-        images = to_unit_range(self.G(z, labels, self.sampling_generator))
-        if self.num_classes:
-            names = [f"class{int(c)}_{int(i):05d}" for c, i in zip(labels.tolist(), idx.tolist())]
-        else:
-            names = [f"sample_{int(i):05d}" for i in idx.tolist()]
-        return {"images": images, "names": names}
+    # ------------------------------------------------------------------ inference (lit_gans.evaluation.generation)
+    def sample(self, z: Tensor, labels: Optional[Tensor] = None, full_resolution: bool = True) -> Tensor:
+        """Images in [0, 1] from the sampling (EMA) generator; ``labels`` only for a conditional model."""
+        return to_unit_range(self.G(z, labels if self.num_classes else None, self.sampling_generator))
 
 
 class GAN(NoiseGAN):

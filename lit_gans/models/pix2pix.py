@@ -60,15 +60,11 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lit_gans.errors import ConfigError
-from lit_gans.evaluation import EvaluationMixin, colourfulness, inception_available
+from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation.paired import PairedEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
-from lit_gans.metrics.epoch_means import EpochMeans
-from lit_gans.metrics.paired import PairedImageMetrics
-from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs, datamodule_sample_batch
+from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs
 from lit_gans.networks.init import init_weights
-from lit_gans.utils.images import image_grid, to_unit_range
-from lit_gans.utils.lab import gray_to_rgb, lab_normalized_to_rgb, rgb_to_lab_normalized
-from lit_gans.utils.padding import apply_padded
 from lit_gans.utils.weights import load_weights_into
 
 LAMBDA_L1 = 100.0  # pix2pix Sec. 4 / junyanz --lambda_L1; the tutorial's lambda_L1=100.
@@ -106,7 +102,8 @@ def generator_mode(net: nn.Module, mode: InferenceMode) -> Iterator[nn.Module]:
 
 
 class PairedTranslationMixin(EvaluationMixin):
-    """Validation, metrics, samples and prediction shared by :class:`Pix2Pix` and :class:`GeneratorPretraining`.
+    """What :class:`Pix2Pix` and :class:`GeneratorPretraining` share: the colour space, the inference mode and the
+    paired protocol (:class:`lit_gans.evaluation.paired.PairedEvaluation`: metrics, samples, test, prediction).
 
     Batches: ``{"A": input, "B": target, "index", "name"}`` from ``datamodules.paired.PairedDataModule``
     (RGB in [-1, 1]) or ``datamodules.lab_colorization.LabColorizationDataModule`` (A = L, B = ab).
@@ -114,8 +111,6 @@ class PairedTranslationMixin(EvaluationMixin):
 
     color_space: ColorSpace
     inference_mode: InferenceMode
-    predict_size: int
-    num_sample_images: int
 
     def _init_paired(self, color_space: ColorSpace, inference_mode: InferenceMode, predict_size: int, num_sample_images: int, metrics: bool) -> None:
         if color_space not in ("rgb", "lab"):
@@ -123,21 +118,7 @@ class PairedTranslationMixin(EvaluationMixin):
         if inference_mode not in ("paper", "eval"):
             raise ConfigError(f"inference_mode must be 'paper' or 'eval', got {inference_mode!r}")
         self.color_space, self.inference_mode = color_space, inference_mode
-        self.predict_size, self.num_sample_images = predict_size, num_sample_images
-        self.val_metrics = PairedImageMetrics() if metrics else None
-        self.val_means = EpochMeans()  # exact item-weighted means under DDP (lit_gans/metrics/epoch_means.py)
-        self._samples: Optional[dict[str, Tensor]] = None
-
-    # -------------------------------------------------------------- colour handling
-    def to_rgb(self, a: Tensor, b: Tensor) -> Tensor:
-        """The image (input a, output/target b) in RGB [0, 1]: ``to_unit_range(b)``, or Lab(L=a, ab=b) -> RGB."""
-        if self.color_space == "lab":
-            return lab_normalized_to_rgb(a, b)
-        return to_unit_range(b)
-
-    def input_rgb(self, a: Tensor) -> Tensor:
-        """The input as shown in previews: the L channel as a gray RGB image, or the RGB input."""
-        return gray_to_rgb(a) if self.color_space == "lab" else to_unit_range(a)
+        self.evaluation = PairedEvaluation(self, predict_size, num_sample_images, metrics)
 
     @torch.no_grad()
     def translate(self, a: Tensor) -> Tensor:
@@ -146,7 +127,6 @@ class PairedTranslationMixin(EvaluationMixin):
         with generator_mode(net, self.inference_mode):
             return net(a)
 
-    # -------------------------------------------------------------- checks
     def _check_datamodule(self) -> None:
         trainer = getattr(self, "_trainer", None)
         dm = getattr(trainer, "datamodule", None) if trainer is not None else None
@@ -156,140 +136,6 @@ class PairedTranslationMixin(EvaluationMixin):
                 f"the datamodule {type(dm).__name__} makes {expected!r} batches but the model has color_space="
                 f"{self.color_space!r}; set --model.init_args.color_space={expected}"
             )
-
-    # -------------------------------------------------------------- samples
-    def _fetch_samples(self) -> None:
-        batch = None if self._samples is not None else datamodule_sample_batch(self)  # type: ignore[arg-type]
-        if batch is None:
-            return
-        self._samples = {k: v[: self.num_sample_images].to(self.device) for k, v in batch.items()}  # type: ignore[attr-defined]
-
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        """One row per fixed validation pair: input | output | target (RGB, W&B ``samples/translation``)."""
-        if not self._samples:
-            return {}
-        a, b = self._samples["A"], self._samples["B"]
-        fake = self.translate(a)
-        rows = torch.stack([self.input_rgb(a), self.to_rgb(a, fake), self.to_rgb(a, b)], dim=1).flatten(0, 1)
-        return {"translation": image_grid(rows, nrow=3)}
-
-    # -------------------------------------------------------------- validation / test
-    def _eval_step(self, batch: dict[str, Any], prefix: str) -> None:
-        a, b = batch["A"], batch["B"]
-        fake = self.translate(a)
-        with torch.autocast(device_type=a.device.type, enabled=False):
-            logs = {f"{prefix}/l1": F.l1_loss(fake.float(), b.float())}
-            if self.color_space == "lab":
-                logs[f"{prefix}/ab_l1_gray"] = b.float().abs().mean()  # the gray baseline, ab = 0
-        self.val_means.update(logs, a.shape[0])
-        if self.val_metrics is not None:
-            lab = self.color_space == "lab"
-            self.val_metrics.update(
-                self.to_rgb(a, fake), self.to_rgb(a, b), batch.get("index"), fake if lab else None, b if lab else None
-            )
-
-    def _eval_epoch_end(self, prefix: str) -> None:
-        values = self.val_means.compute_and_reset()  # reduced across ranks
-        if self.val_metrics is not None:
-            values.update({f"{prefix}/{k}": v for k, v in self.val_metrics.compute().items()})
-            self.val_metrics.reset()
-        self.log_dict(values, sync_dist=False)  # type: ignore[attr-defined]
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    # -------------------------------------------------------------- test (lit_gans.evaluation)
-    def _test_metrics(self) -> dict[str, Any]:
-        state = self._test_state()  # type: ignore[attr-defined]
-        if "paired" not in state:
-            from torchmetrics import MeanMetric
-
-            m: dict[str, Any] = {"paired": PairedImageMetrics(), "l1": MeanMetric()}
-            if self.color_space == "lab":
-                m.update(ab_l1_gray=MeanMetric(), colourfulness=MeanMetric(), colourfulness_target=MeanMetric())
-            m = {k: v.to(self.device) for k, v in m.items()}  # type: ignore[attr-defined]
-            if inception_available():
-                from lit_gans.metrics.generation import GenerationMetrics
-
-                m["fid"] = GenerationMetrics(feature="inception", reference="test").to(self.device)  # type: ignore[attr-defined]
-            else:
-                from lit_gans.evaluation import INCEPTION_NOTE
-
-                self.add_test_note(INCEPTION_NOTE)  # type: ignore[attr-defined]
-            state["paired"] = m
-        return state["paired"]
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Pix2Pix: PSNR, SSIM (RGB), L1 (network units, per image) and FID (InceptionV3, when installed) on the test
-        split. Colorization adds ab L1 (and the gray baseline) and the colourfulness of Hasler & Suesstrunk 2003
-        (of the output and of the ground truth). Validation's metric code (``PairedImageMetrics``)."""
-        keep = self.test_keep(batch["index"], dataloader_idx)  # type: ignore[attr-defined]
-        if not bool(keep.any()):
-            return
-        a, b, index = batch["A"][keep], batch["B"][keep], batch["index"][keep]
-        fake = self.translate(a).float()
-        m = self._test_metrics()
-        lab = self.color_space == "lab"
-        out_rgb, target_rgb = self.to_rgb(a, fake), self.to_rgb(a, b)
-        m["paired"].update(out_rgb, target_rgb, index, fake if lab else None, b if lab else None)
-        m["l1"].update((fake - b.float()).abs().flatten(1).mean(1))
-        if lab:
-            m["ab_l1_gray"].update(b.float().abs().flatten(1).mean(1))
-            m["colourfulness"].update(colourfulness(out_rgb))
-            m["colourfulness_target"].update(colourfulness(target_rgb))
-        if "fid" in m:
-            m["fid"].update_real(target_rgb.clamp(0, 1))
-            m["fid"].update_fake(out_rgb.clamp(0, 1))
-        names = [n for n, k in zip(batch.get("name") or [""] * len(keep), keep.tolist()) if k]
-        cols = {"input": self.input_rgb(a), "output": out_rgb, "target": target_rgb}
-        self.add_test_examples(dataloader_idx, index, cols, names)  # type: ignore[attr-defined]
-
-    def on_test_epoch_end(self) -> None:
-        m = self._test_metrics()
-        paired = m["paired"].compute()  # synced across ranks
-        row: dict[str, Any] = {"set": self.test_set_names()[0], "psnr": paired["psnr"], "ssim": paired["ssim"]}  # type: ignore[attr-defined]
-        if self.color_space == "lab":  # the L1 of the output is the ab L1 (ab/110 units)
-            row.update(ab_l1=paired["ab_l1"], ab_l1_gray=m["ab_l1_gray"].compute())
-            row.update(colourfulness=m["colourfulness"].compute(), colourfulness_target=m["colourfulness_target"].compute())
-        else:
-            row["l1"] = m["l1"].compute()  # |G(x) - y| in the network's [-1, 1] units, per image then averaged
-        if "fid" in m:
-            values = m["fid"].compute()
-            row.update({k: v for k, v in values.items() if k.startswith("fid")})
-        self.publish_test_results([row])  # type: ignore[attr-defined]
-
-    # -------------------------------------------------------------- prediction
-    @torch.no_grad()
-    def colorize(self, rgb: Tensor) -> Tensor:
-        """Colorize RGB (or gray-as-RGB) images [B, 3, H, W] in [0, 1] at their own size: ab is predicted at
-        ``predict_size`` from the resized image's L, resized (bilinear) to H x W and recombined with the
-        full-resolution L. Returns RGB [B, 3, H, W] in [0, 1]."""
-        from kornia.geometry.transform import resize
-
-        light_full, _ = rgb_to_lab_normalized(rgb)
-        s = self.predict_size
-        small = resize(rgb.float(), (s, s), interpolation="bicubic", antialias=True).clamp(0, 1)
-        light_small, _ = rgb_to_lab_normalized(small)
-        ab_small = self.translate(light_small).float()
-        ab = F.interpolate(ab_small, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
-        return lab_normalized_to_rgb(light_full, ab)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Pix2Pix: ``batch["A"]`` [1, C, H, W] in [-1, 1], any size (padded to the network's multiple and
-        cropped back). Colorization: ``batch["rgb"]`` [1, 3, H, W] in [0, 1]. Returns RGB at the input's size."""
-        if self.color_space == "lab":
-            out = self.colorize(batch["rgb"])
-        else:
-            net = self.sampling_generator  # type: ignore[attr-defined]
-            multiple = int(getattr(net, "input_multiple", 1))
-            out = to_unit_range(apply_padded(self.translate, batch["A"], multiple))
-        names = batch.get("name") or [f"image_{batch_idx:05d}_{i}" for i in range(out.shape[0])]
-        return {"images": out.clamp(0, 1), "names": list(names)}
 
 
 class Pix2Pix(PairedTranslationMixin, GANModule):
@@ -395,7 +241,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
             self._generator_loaded = True
 
     def on_train_start(self) -> None:
-        self._fetch_samples()
+        self.evaluation.fetch_samples()
 
 
 class GeneratorPretraining(PairedTranslationMixin, GeneratorOnly):
@@ -460,4 +306,4 @@ class GeneratorPretraining(PairedTranslationMixin, GeneratorOnly):
         return loss, {self.loss: loss.detach()}
 
     def on_train_start(self) -> None:
-        self._fetch_samples()
+        self.evaluation.fetch_samples()

@@ -44,12 +44,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
-from lit_gans.evaluation import INCEPTION_NOTE, EvaluationMixin, generated_sample_ids, inception_available
+from lit_gans.evaluation import EvaluationMixin, GenerationEvaluation
+from lit_gans.evaluation.generation import slerp  # noqa: F401  (public here too)
 from lit_gans.losses.adversarial import d_wgan, g_wgan
 from lit_gans.losses.penalties import drift_penalty, gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
-from lit_gans.models.noise import seeded_noise
-from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.utils.images import to_unit_range
 
 
 class ScheduleState(NamedTuple):
@@ -139,14 +139,6 @@ class ProGANSchedule:
         )
 
 
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between rows of ``a`` and ``b`` at fractions ``t`` ([..., 1])."""
-    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
-    so = torch.sin(omega)
-    return torch.sin((1.0 - t) * omega) / so * a + torch.sin(t * omega) / so * b
-
-
 class ProGAN(EvaluationMixin, GANModule):
     """Progressive GAN training: WGAN-GP + drift, growing G and D, schedule in kimg.
 
@@ -210,13 +202,10 @@ class ProGAN(EvaluationMixin, GANModule):
         self.resolution = generator.resolution
         self.gp_weight, self.drift_weight = gp_weight, drift_weight
         self.reset_optimizer_on_phase = reset_optimizer_on_phase
-        self.metrics_kind, self.metrics_weights, self.use_swd = metrics, metrics_weights, swd
-        if test_samples is not None and test_samples < 2:
-            raise ValueError(f"test_samples must be >= 2, got {test_samples}")
-        self.test_samples = test_samples
+        self.evaluation = GenerationEvaluation(
+            self, metrics, metrics_weights, test_samples, test_fallback="inception", swd=swd, progressive=True
+        )
         self.sample_seed = sample_seed
-        self._metrics = None  # GenerationMetrics: not a submodule (kept out of checkpoints)
-        self._swd = None
         # Progress state (Python ints: no device sync; saved in checkpoints).
         self.images_seen = 0
         self._opt_phase: Optional[tuple[int, int]] = None
@@ -337,8 +326,7 @@ class ProGAN(EvaluationMixin, GANModule):
                         f"the networks work at {attr}={want} but the datamodule gives {attr}={have}; set "
                         f"--data.init_args.{attr}={want} or the generator's and discriminator's {attr}={have}"
                     )
-        if stage in ("fit", "validate", "test"):
-            self._get_metrics()
+        self.evaluation.setup(stage)
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -363,124 +351,6 @@ class ProGAN(EvaluationMixin, GANModule):
             x = F.interpolate(x, scale_factor=self.resolution // x.shape[-1], mode="nearest")
         return to_unit_range(x)
 
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        state = self.schedule_at()
-        fake = self.generate_images(self.sample_z, full_resolution=False)
-        return {f"stage{state.stage}_{state.resolution}px": image_grid(fake, nrow=8)}
-
-    def _get_metrics(self):  # noqa: ANN202
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        reference = getattr(dm, "metric_reference", "val")
-        testing = self._trainer is not None and self.trainer.testing
-        feature = self.metrics_kind
-        if feature is None and testing:
-            source = getattr(dm, "source", None)
-            feature = source if source in ("digits", "mnist") else ("inception" if inception_available(self.metrics_weights) else None)
-            if feature is None:
-                self.add_test_note(INCEPTION_NOTE)
-        if self._metrics is None and feature is not None:
-            from lit_gans.metrics.generation import GenerationMetrics
-
-            self._metrics = GenerationMetrics(
-                feature=feature, weights=self.metrics_weights, reference=reference, mnist_root=getattr(dm, "root", None)
-            )
-        if self._swd is None and self.use_swd and self.resolution >= 16:
-            from lit_gans.metrics.swd import SlicedWassersteinDistance
-
-            # not registered as a submodule (like GenerationMetrics): out of the checkpoint, summary and .train()
-            object.__setattr__(self, "_swd", SlicedWassersteinDistance(self.resolution, reference=reference, seed=self.sample_seed))
-        if self._metrics is not None:
-            self._metrics.to(self.device)
-        if self._swd is not None:
-            self._swd.to(self.device)
-        return self._metrics
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._get_metrics()
-        if self._metrics is None and self._swd is None:
-            return
-        real = to_unit_range(batch["image"])
-        z = seeded_noise(batch["index"].cpu(), self.generator.latent_dim, seed=10_000 + self.sample_seed).to(real.device)
-        fake = self.generate_images(z)
-        if self._metrics is not None:
-            self._metrics.update_real(real)
-            self._metrics.update_fake(fake)
-        if self._swd is not None:
-            self._swd.update(real, real=True, index=batch["index"])  # index-seeded patches: the same value on any
-            self._swd.update(fake, real=False, index=batch["index"])  # number of DDP ranks
-
-    def on_validation_epoch_end(self) -> None:
-        values: dict[str, Tensor] = {}
-        if self._metrics is not None:
-            values.update(self._metrics.compute())
-            self._metrics.reset()
-        if self._swd is not None and self._swd.update_count:
-            values.update(self._swd.compute())
-            self._swd.reset()
-        if values:
-            self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)  # torchmetrics already synced
-
-    # ------------------------------------------------------------------ test (lit_gans.evaluation)
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """SWD (the paper's Table 1 metric, x1e3 per level and averaged) and FID/KID of ``test_samples`` images from
-        the EMA generator against the real test images (item i stands for samples i, i + N, ...: see
-        :func:`lit_gans.evaluation.generated_sample_ids`)."""
-        self._get_metrics()
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        if not bool(keep.any()):
-            return
-        real, index = to_unit_range(batch["image"][keep]), batch["index"][keep]
-        n_real = self.test_set_size(dataloader_idx) or int(index.max()) + 1
-        ids, rows = generated_sample_ids(index, n_real, self.test_samples or n_real)
-        fake = real[:0]
-        if ids.numel():
-            z = seeded_noise(ids.cpu(), self.generator.latent_dim, seed=30_000 + self.sample_seed).to(real.device)
-            fake = self.generate_images(z)
-        if self._metrics is not None:
-            self._metrics.update_real(real)
-            if fake.shape[0]:
-                self._metrics.update_fake(fake)
-        if self._swd is not None:
-            self._swd.update(real, real=True)
-            if fake.shape[0]:
-                self._swd.update(fake, real=False)
-        first = ids < n_real
-        self.add_test_examples(dataloader_idx, ids[first], {"generated": fake[first], "real (test set)": real[rows[first]]})
-
-    def on_test_epoch_end(self) -> None:
-        values: dict[str, Tensor] = {}
-        if self._metrics is not None:
-            values.update(self._metrics.compute())  # synced across ranks
-            self._metrics.reset()
-        if self._swd is not None:
-            values.update(self._swd.compute())
-            self._swd.reset()
-            self.add_test_note("SWD draws its random patches on each process: a multi-process SWD is a different draw of the same estimate")
-        dm = self.trainer.datamodule
-        name = getattr(dm, "source", None) or "test"
-        self.publish_test_results([{"set": f"{name}/{getattr(dm, 'metric_reference', 'test')}", **values}])
-
-    @torch.no_grad()
-    def interpolation_grid(self, rows: int = 8, steps: int = 8) -> Tensor:
-        """``rows`` rows of ``steps`` images along great circles between two seeded latents (final resolution).
-
-        Spherical interpolation, as the latents are pixel-normalized onto a sphere by G's first layer (the
-        official code renders videos of Gaussian-smoothed random latents instead)."""
-        g = torch.Generator().manual_seed(30_000 + self.sample_seed)
-        a = torch.randn(rows, 1, self.generator.latent_dim, generator=g)
-        b = torch.randn(rows, 1, self.generator.latent_dim, generator=g)
-        t = torch.linspace(0.0, 1.0, steps).reshape(1, -1, 1)
-        z = slerp(a, b, t).reshape(-1, self.generator.latent_dim).to(self.device)
-        return image_grid(self.generate_images(z), nrow=steps)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        """Samples from the EMA generator at the final resolution (``{"index"}`` batches), or the latent
-        interpolation grid (a ``{"interpolation": [[rows, steps]]}`` batch, see ``ProGANDataModule``)."""
-        if "interpolation" in batch:
-            rows, steps = (int(v) for v in batch["interpolation"][0].tolist())
-            return {"images": [self.interpolation_grid(rows, steps)], "names": ["interpolation"]}
-        idx = batch["index"].cpu()
-        z = seeded_noise(idx, self.generator.latent_dim, seed=20_000 + self.sample_seed).to(self.device)
-        return {"images": self.generate_images(z), "names": [f"sample_{int(i):05d}" for i in idx.tolist()]}
+    def sample(self, z: Tensor, labels: Optional[Tensor] = None, full_resolution: bool = True) -> Tensor:
+        """The inference forward of :mod:`lit_gans.evaluation.generation`: EMA samples in [0, 1]."""
+        return self.generate_images(z, full_resolution)

@@ -52,12 +52,10 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from lit_gans.evaluation import EvaluationMixin
+from lit_gans.evaluation.super_resolution import SuperResolutionEvaluation, run_generator  # noqa: F401  (public here too)
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
-from lit_gans.metrics.sr import SRMetrics, build_lpips, imresize_bicubic
 from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs
 from lit_gans.networks.vgg import VGGFeatures
-from lit_gans.utils.images import image_grid
-from lit_gans.utils.tiling import tiled_apply
 from lit_gans.errors import ConfigError, MissingFileError
 from lit_gans.utils.weights import load_weights_into, save_atomic
 
@@ -79,136 +77,26 @@ RRDB_PSNR_BETAS = (0.9, 0.99)
 
 
 # ----------------------------------------------------------------------------- shared SR behaviour
-def run_generator(net: nn.Module, lr: Tensor, scale: int) -> Tensor:
-    """``net(lr)`` with the input padded to the network's ``input_multiple`` and the output cropped back."""
-    multiple = int(getattr(net, "input_multiple", 1))
-    h, w = lr.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        lr = F.pad(lr, (0, pw, 0, ph), mode=mode)
-    return net(lr)[..., : h * scale, : w * scale]
-
-
 class _SuperResolution(EvaluationMixin):
-    """Validation, test, prediction and sample grids shared by the three modules (a mixin in front of a
-    LightningModule that has ``generator``, ``scale`` and ``sampling_generator``).
-
-    ``test``: the SR papers' per-set table (SRGAN Table 2): one row per test set
-    (``--data.init_args.test_roots``) with PSNR-Y / SSIM-Y of the model and of bicubic upsampling (and LPIPS with
-    ``lpips: true``), by the protocol of :mod:`lit_gans.metrics.sr` (the validation metric code)."""
+    """The scale, the SR protocol (:class:`lit_gans.evaluation.super_resolution.SuperResolutionEvaluation`:
+    validation, ``test``, prediction, sample grids) and the data check shared by the three modules (a mixin in
+    front of a LightningModule that has ``generator`` and ``sampling_generator``)."""
 
     generator: nn.Module
     scale: int
 
-    def _init_sr(self, generator: nn.Module, tile: int, tile_overlap: int, num_sample_images: int, lpips: bool) -> None:
+    def _init_sr(self, generator: nn.Module, tile: Optional[int], tile_overlap: int, num_sample_images: int, lpips: bool) -> None:
         scale = getattr(generator, "scale", None)
         if scale is None:
             raise ConfigError(f"{type(generator).__name__} has no `scale` attribute; SR models need it")
         self.scale = int(scale)
-        self.tile, self.tile_overlap = tile, tile_overlap
-        self.num_sample_images = num_sample_images
-        self._samples: Optional[dict[str, Tensor]] = None
-        self.val_metrics = SRMetrics(crop=self.scale)  # protocol: `scale` border pixels cropped (BasicSR crop_border)
-        self.val_bicubic = SRMetrics(crop=self.scale)  # the "Bicubic" row of the papers, for reference
-        # LPIPS lives outside the module tree so that its network never enters checkpoints.
-        self.__dict__["_lpips"] = build_lpips() if lpips else None
+        self.evaluation = SuperResolutionEvaluation(self, tile, tile_overlap, num_sample_images, lpips)
 
-    # -------------------------------------------------------------- inference
     @torch.no_grad()
     def super_resolve(self, lr: Tensor, net: Optional[nn.Module] = None) -> Tensor:
-        """Upscale ``lr`` [B, 3, h, w] in [0, 1] by ``scale``: in tiles of ``tile`` LR pixels with ``tile_overlap``
-        pixels of feathered overlap when larger than one tile (``lit_gans.utils.tiling.tiled_apply``). The input
-        may stay on the CPU; tiles go to the model's device and come back. Output: [B, 3, h*s, w*s]."""
-        net = net or self.sampling_generator  # type: ignore[attr-defined]
-        fn = partial(run_generator, net, scale=self.scale)
-        return tiled_apply(fn, lr, tile=self.tile, overlap=self.tile_overlap, scale=self.scale, device=self.device)  # type: ignore[attr-defined]
+        """Upscale ``lr`` [B, 3, h, w] in [0, 1] by ``scale`` (whole images, or in tiles with ``tile``)."""
+        return self.evaluation.upscale(lr, net)
 
-    def _keep_samples(self, batch: dict[str, Tensor]) -> None:
-        n = self.num_sample_images
-        self._samples = {"lr": batch["lr"][:n].detach().clone(), "hr": batch["hr"][:n].detach().clone()}
-
-    @torch.no_grad()
-    def sample_images(self) -> dict[str, Tensor]:
-        """One row per fixed training crop: bicubic | output | HR (W&B ``samples/sr``)."""
-        if self._samples is None:
-            return {}
-        lr, hr = self._samples["lr"], self._samples["hr"]
-        sr = run_generator(self.sampling_generator, lr, self.scale)  # type: ignore[attr-defined]
-        bicubic = imresize_bicubic(lr, self.scale)
-        rows = torch.stack([bicubic, sr.float(), hr], 1).flatten(0, 1).clamp(0.0, 1.0)
-        return {"sr": image_grid(rows, nrow=3)}
-
-    # -------------------------------------------------------------- validation / test
-    def _eval_step(self, batch: dict[str, Any]) -> None:
-        lr, hr, index = batch["lr"], batch["hr"], batch.get("index")
-        sr = self.super_resolve(lr)
-        self.val_metrics.update(sr, hr, index)
-        self.val_bicubic.update(imresize_bicubic(lr, self.scale), hr, index)
-        if self._lpips is not None:
-            self._lpips.to(sr.device).update(sr.clamp(0, 1), hr)
-
-    def _eval_epoch_end(self, prefix: str) -> None:
-        values = {f"{prefix}/{k}": v for k, v in self.val_metrics.compute().items()}
-        values.update({f"{prefix}/{k}_bicubic": v for k, v in self.val_bicubic.compute().items()})
-        if self._lpips is not None:
-            values[f"{prefix}/lpips"] = self._lpips.compute()
-            self._lpips.reset()
-        self.log_dict(values, sync_dist=False)  # type: ignore[attr-defined]  (torchmetrics states are already synced)
-        self.val_metrics.reset()
-        self.val_bicubic.reset()
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def _test_metrics(self, dataloader_idx: int) -> dict[str, Any]:
-        state = self._test_state()
-        per_set = state.setdefault("sr", {})
-        if dataloader_idx not in per_set:
-            m = {"model": SRMetrics(crop=self.scale), "bicubic": SRMetrics(crop=self.scale)}
-            if self._lpips is not None:
-                m["lpips"] = build_lpips()
-            per_set[dataloader_idx] = {k: v.to(self.device) for k, v in m.items()}  # type: ignore[attr-defined]
-        return per_set[dataloader_idx]
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        keep = self.test_keep(batch["index"], dataloader_idx)
-        if not bool(keep.any()):
-            return
-        lr, hr, index = batch["lr"][keep], batch["hr"][keep], batch["index"][keep]
-        sr = self.super_resolve(lr)
-        bicubic = imresize_bicubic(lr, self.scale)
-        m = self._test_metrics(dataloader_idx)
-        m["model"].update(sr, hr, index)
-        m["bicubic"].update(bicubic, hr, index)
-        if "lpips" in m:
-            m["lpips"].update(sr.clamp(0, 1), hr)
-        names = [n for n, k in zip(batch.get("name") or [""] * len(keep), keep.tolist()) if k]
-        self.add_test_examples(dataloader_idx, index, {"input (LR)": lr, "output": sr, "bicubic": bicubic, "target (HR)": hr}, names)
-
-    def on_test_epoch_end(self) -> None:
-        rows = []
-        for d, name in enumerate(self.test_set_names()):
-            m = self._test_metrics(d)
-            model, bicubic = m["model"].compute(), m["bicubic"].compute()  # synced across ranks
-            row: dict[str, Any] = {"set": name, "psnr_y": model["psnr_y"], "ssim_y": model["ssim_y"]}
-            if "lpips" in m:
-                row["lpips"] = m["lpips"].compute()
-            row.update(psnr_y_bicubic=bicubic["psnr_y"], ssim_y_bicubic=bicubic["ssim_y"])
-            rows.append(row)
-        self.publish_test_results(rows)
-
-    @torch.no_grad()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """``batch["image"]``: LR [1, 3, h, w] in [0, 1] (left on the CPU by the datamodule) -> [1, 3, h*s, w*s]."""
-        sr = self.super_resolve(batch["image"]).clamp(0.0, 1.0)
-        names = batch.get("name") or [f"image_{i:05d}" for i in range(batch_idx * len(sr), (batch_idx + 1) * len(sr))]
-        return {"images": sr, "names": list(names)}
-
-    # -------------------------------------------------------------- checks
     def _check_data(self) -> None:
         trainer = getattr(self, "_trainer", None)
         dm = trainer.datamodule if trainer is not None else None
@@ -245,7 +133,8 @@ class SRPretrain(_SuperResolution, GeneratorOnly):
         generator_ckpt_key: for a BasicSR file holding both ``params`` and ``params_ema``, the one to load
             (None: ``params_ema``, see ``lit_gans.utils.weights.BASICSR_PARAM_KEYS``; BasicSR's own default is
             ``params``).
-        tile: LR tile side for validation/prediction of large images (bounds device memory).
+        tile: None (default): the network runs on whole images, as BasicSR evaluates; else the LR tile side for
+            validation, test and prediction (bounds device memory; the output changes near the seams).
         tile_overlap: LR pixels of overlap between tiles (blended).
         num_sample_images: rows of the sample grid.
         lpips: also report LPIPS (needs torchvision's AlexNet weights in the cache).
@@ -263,7 +152,7 @@ class SRPretrain(_SuperResolution, GeneratorOnly):
         ema_decay: Optional[float] = None,
         generator_ckpt: Optional[str] = None,
         generator_ckpt_key: Optional[Literal["params", "params_ema"]] = None,
-        tile: int = 256,
+        tile: Optional[int] = None,
         tile_overlap: int = 16,
         num_sample_images: int = 4,
         lpips: bool = False,
@@ -289,8 +178,7 @@ class SRPretrain(_SuperResolution, GeneratorOnly):
         self._check_data()
 
     def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        if self._samples is None:
-            self._keep_samples(batch)
+        self.evaluation.keep_samples(batch)
         return {"sr": self.generator(batch["lr"])}
 
     def generator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:
@@ -345,7 +233,7 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
         gan_loss: GanLoss = "vanilla",
         gan_weight: float = 1e-3,
         gan_factor: float = 1.0,
-        tile: int = 256,
+        tile: Optional[int] = None,
         tile_overlap: int = 16,
         num_sample_images: int = 4,
         lpips: bool = False,
@@ -373,8 +261,7 @@ class PerceptualSRGAN(_SuperResolution, GANModule):
 
     # -------------------------------------------------------------- GANModule hooks
     def generate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        if self._samples is None:
-            self._keep_samples(batch)
+        self.evaluation.keep_samples(batch)
         return {"fake": self.generator(batch["lr"])}
 
     def discriminator_loss(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> tuple[Tensor, StepLogs]:

