@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from lit_gans.callbacks import AtomicCheckpointIO, CheckpointWriteError, RunCheckpoint
-from lit_gans.cli import LitGansCLI, cli_main, find_resume_checkpoint
+from lit_gans.cli import LitGansCLI, cli_main, find_resume_checkpoint, read_checkpoint_info
 from tests.wandb_records import run_contents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -477,3 +477,38 @@ def test_readme_test_command_writes_the_results_in_the_run_folder(trained, capsy
     names = {p.name for p in folders[0].iterdir()}
     assert {"results.md", "results.csv", "results.json", "index.html"} <= names
     assert "fid" in (folders[0] / "results.md").read_text().lower()
+
+
+# ------------------------------------------------------------------------------------------ older checkpoints
+MAIN_80D8F7E = ROOT / "tests/fixtures/ckpt_main_80d8f7e_dcgan.ckpt"  # how it was made: the .md next to it
+
+
+def test_checkpoint_of_main_80d8f7e_resumes(tmp_path):
+    """A last.ckpt written before the run layer moved (its W&B run id under checkpoint["lit_gans"]) resumes
+    with today's code: the same W&B run continues, the counters go on, and the new checkpoint keeps the run id."""
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(MAIN_80D8F7E, run / "checkpoints/last.ckpt")
+    old = torch.load(MAIN_80D8F7E, weights_only=True)
+    assert old["lit_gans"]["wandb_run_id"] == "hhwkos0f" and old["lit_gans"]["g_iter"] == 3
+    cli = _cli("fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", "--ckpt_path", "last",
+               "--trainer.max_epochs=2", "--trainer.log_every_n_steps=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=0",
+               "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+               "--model.init_args.metrics=null", "--model.init_args.generator.init_args.ngf=4",
+               "--model.init_args.discriminator.init_args.ndf=4", "--model.init_args.generator.init_args.latent_dim=8",
+               "--trainer.num_sanity_val_steps=0")
+    assert cli.run_info["ckpt_path"] == str(run / "checkpoints/last.ckpt")
+    assert cli.run_info["wandb_resumed"] == "hhwkos0f" and cli.model.g_iter == 6
+    (wandb_file,) = run.glob("wandb/offline-run-*-hhwkos0f/*.wandb")
+    contents = run_contents(wandb_file)
+    assert contents["run"]["id"] == "hhwkos0f"
+    logged = [row["g_iter"] for row in contents["history"] if "g_iter" in row]
+    assert logged and min(logged) > 3  # the continued run logs from where the checkpoint stopped
+    # the folder moved (the fixture was written elsewhere), so Lightning versions the new last checkpoint: last-v1.ckpt
+    newest = find_resume_checkpoint(run, run / "checkpoints")
+    assert newest == run / "checkpoints/last-v1.ckpt"
+    new = torch.load(newest, weights_only=True)
+    assert new["epoch"] == 1 and new["lit_gans"]["g_iter"] == 6
+    assert read_checkpoint_info(newest)["wandb_run_id"] == "hhwkos0f"
