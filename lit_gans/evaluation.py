@@ -41,6 +41,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from lit_gans.run._lightning import attached_trainer
+
 # ----------------------------------------------------------------------------- metric helpers
 
 
@@ -117,7 +119,7 @@ class EvaluationMixin:
     # -------------------------------------------------------------- test sets
     def test_set_names(self) -> list[str]:
         """Names of the test dataloaders, in order: the datamodule's ``test_set_names()`` or ``["test"]``."""
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         dm = getattr(trainer, "datamodule", None) if trainer is not None else None
         names = getattr(dm, "test_set_names", None)
         names = names() if callable(names) else names
@@ -129,7 +131,7 @@ class EvaluationMixin:
 
     def test_set_size(self, dataloader_idx: int = 0) -> Optional[int]:
         """Number of items of a test set (its dataset's length), or None when unknown."""
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         loaders = getattr(trainer, "test_dataloaders", None) if trainer is not None else None
         if isinstance(loaders, (list, tuple)):
             return _len_of(loaders[dataloader_idx]) if dataloader_idx < len(loaders) else None
@@ -143,7 +145,7 @@ class EvaluationMixin:
         an item whose dataset ``index`` is not above every index this process already read is dropped."""
         state = self._test_state()
         index = index.reshape(-1).detach().cpu().long()
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         world = int(getattr(trainer, "world_size", 1) or 1)
         size = self.test_set_size(dataloader_idx) if world > 1 else None
         if world > 1 and size is not None:
@@ -403,28 +405,6 @@ def write_report(
 
 
 # ----------------------------------------------------------------------------- the callback
-
-
-def check_lightning_checkpoint(path: str) -> None:
-    """Raise ``ConfigError`` when ``path`` is not a Lightning checkpoint (e.g. a released generator weights file given
-    as ``--ckpt_path``), naming the option that loads official weights. For the CLI to call before ``test`` /
-    ``validate`` / ``predict`` (Lightning reads the checkpoint before any callback hook sees the path)."""
-    from lit_gans.errors import ConfigError
-
-    try:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
-            data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001  (any unreadable file: say which and why)
-        raise ConfigError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if isinstance(data, dict) and "state_dict" in data and "pytorch-lightning_version" in data:
-        return
-    raise ConfigError(
-        f"--ckpt_path {path} is not a lit_gans (Lightning) checkpoint: it has no 'state_dict' / 'pytorch-lightning_version'. "
-        f"To evaluate released official weights, give them to the model instead and leave --ckpt_path out: "
-        f"lit-gans test --config <experiment>.yaml --model.init_args.generator_ckpt={path} (docs/evaluation.md)"
-    )
 
 
 

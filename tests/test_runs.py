@@ -19,7 +19,8 @@ import yaml
 from PIL import Image
 
 from lit_gans.callbacks import AtomicCheckpointIO, CheckpointWriteError, RunCheckpoint
-from lit_gans.cli import LitGansCLI, cli_main, find_resume_checkpoint, read_checkpoint_info
+from lit_gans.cli import LitGansCLI, cli_main
+from lit_gans.io.checkpoints import find_resume_checkpoint, read_checkpoint_info
 from tests.wandb_records import run_contents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_last_is_looked_up_where_the_checkpoint_is_written(config, tmp_path, mon
     (folder / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {}, "epoch": 0}, folder / "checkpoints" / "last.ckpt")
     assert find_resume_checkpoint(folder, cli.run_info["ckpt_dir"]) == folder / "checkpoints" / "last.ckpt"
-    assert ckpt._find_last_checkpoints(None) == {str((tmp_path / folder / "checkpoints" / "last.ckpt").resolve())}
+    assert ckpt.find_last_checkpoints(None) == {str((tmp_path / folder / "checkpoints" / "last.ckpt").resolve())}
     # the same folder on every invocation (no per-run random id in the path), and W&B's files in it
     again = ParseOnly(args=["fit", "--config", str(config), "--ckpt_path", "last"])
     assert again.run_info["ckpt_path"] == str(folder / "checkpoints" / "last.ckpt")
@@ -230,7 +231,7 @@ def test_sigkill_mid_epoch_then_resume_continues_exactly_in_the_same_wandb_run(t
     # the same W&B run, continued
     killed_file, resumed_file = sorted((tmp_path / "resumed").glob("wandb/offline-run-*/*.wandb"))  # by start time
     ids = {run_contents(killed_file, timeout=0)["run"]["id"], run_contents(resumed_file)["run"]["id"]}
-    assert len(ids) == 1 and saved["lit_gans"]["wandb_run_id"] in ids
+    assert len(ids) == 1 and saved["callbacks"]["RunTracker"]["wandb_run_id"] in ids
     # the loss sequence of the interrupted + resumed run is the uninterrupted one, step for step
     a, b = _losses(tmp_path / "csv_straight"), _losses(tmp_path / "csv_resumed")
     assert max(a) == 66 and sorted(a) == sorted(b)

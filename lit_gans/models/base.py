@@ -46,6 +46,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError, UserError
+from lit_gans.run._lightning import attached_trainer, cli_hyperparameters_given, ddp_kwargs, should_update_logs
 from lit_gans.utils.ema import ema_update, make_ema
 
 StepLogs = dict[str, Tensor]
@@ -54,7 +55,7 @@ StepLogs = dict[str, Tensor]
 def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Tensor]]:
     """The attached datamodule's fixed ``sample_batch()`` for sample grids, or None (no trainer, no datamodule,
     no such method, or it failed: samples are a convenience, so a failure is reported and never stops training)."""
-    trainer = getattr(module, "_trainer", None)
+    trainer = attached_trainer(module)
     dm = getattr(trainer, "datamodule", None) if trainer is not None else None
     if dm is None or not hasattr(dm, "sample_batch"):
         return None
@@ -171,11 +172,11 @@ class GANModule(L.LightningModule):
         ``load_from_checkpoint``). Outside it, arguments that are objects (networks, optimizer callables)
         are left out: the networks are in the state_dict, the optimizer states in the checkpoint.
         """
-        from lightning.pytorch.core.mixins.hparams_mixin import HyperparametersMixin, _given_hyperparameters
+        from lightning.pytorch.core.mixins.hparams_mixin import HyperparametersMixin
         from lightning.pytorch.utilities.parsing import collect_init_args
 
         frame = inspect.currentframe().f_back
-        if _given_hyperparameters.get() is not None:
+        if cli_hyperparameters_given():
             self.save_hyperparameters(frame=frame)
             return
         args: dict[str, Any] = {}
@@ -257,12 +258,12 @@ class GANModule(L.LightningModule):
         # compute on denormals many times slower; a digits DCGAN run was reported slowing from 10 to 0.5 it/s by
         # epoch 50 without it (not reproduced on our machine: docs/benchmarks.md, "The CPU denormal flush").
         torch.set_flush_denormal(True)
-        strategy = self.trainer.strategy if self._trainer is not None else None
+        strategy = self.trainer.strategy if attached_trainer(self) is not None else None
         if isinstance(strategy, DDPStrategy) and stage == "fit":
             # Each backward reaches only the network being stepped: DDP must not wait for the other one.
             # Read through the strategy's public constructor arguments as Lightning stores them; there is no public
             # getter, and we only read it (never edit it): the fix is the public name below.
-            kwargs = getattr(strategy, "_ddp_kwargs", {})
+            kwargs = ddp_kwargs(strategy)
             if not kwargs.get("find_unused_parameters"):
                 raise ConfigError(
                     "DDP must run with find_unused_parameters=True for alternating G/D updates (each backward "
@@ -347,7 +348,7 @@ class GANModule(L.LightningModule):
                 self._d_since_g = 0
                 self._update_ema()
         self._record(logs, batch_idx)
-        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        loader = self.trainer.train_dataloader if attached_trainer(self) is not None else None
         if hasattr(loader, "batch_done"):  # what a checkpoint taken after this step must skip on resume
             loader.batch_done(batch_idx + 1)
 
@@ -369,9 +370,7 @@ class GANModule(L.LightningModule):
             else:
                 self._epoch_sums[k] = v.clone()
             self._epoch_counts[k] = self._epoch_counts.get(k, 0) + 1
-        trainer = self._trainer
-        connector = getattr(trainer, "_logger_connector", None) if trainer is not None else None
-        if connector is not None and not getattr(connector, "should_update_logs", True) and not self._last_batch(batch_idx):
+        if not should_update_logs(attached_trainer(self)) and not self._last_batch(batch_idx):
             return  # Lightning writes step values only every log_every_n_steps: skip the bookkeeping otherwise
         self.check_finite()
         values = {f"train/{k}": v for k, v in logs.items()}
@@ -379,9 +378,6 @@ class GANModule(L.LightningModule):
         values["train/d_iter"] = float(self.d_iter)
         self.log_dict(values, on_step=True, on_epoch=False, batch_size=1)
         shown: dict[str, Any] = {k: logs[k] for k in self.progress_bar_keys if k in logs}
-        latest = getattr(self, "_latest_val_metric", None)  # set by lit_gans.callbacks.RunTracker
-        if latest is not None:
-            shown[latest[0].removeprefix("val/")] = latest[1]
         if shown:
             self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=1)
 
@@ -403,7 +399,7 @@ class GANModule(L.LightningModule):
             self._raise_diverged({k: None}, at=g)
 
     def _raise_diverged(self, terms: dict[str, Any], at: Optional[int] = None) -> None:
-        ckpt = getattr(self._trainer, "checkpoint_callback", None) if self._trainer is not None else None
+        ckpt = getattr(attached_trainer(self), "checkpoint_callback", None)
         last = getattr(ckpt, "last_model_path", "") or "none written yet"
         term = next(iter(terms))
         limit = f" or |value| > {self.divergence_threshold:g}" if self.divergence_threshold is not None else ""
@@ -415,7 +411,7 @@ class GANModule(L.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
-        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        loader = self.trainer.train_dataloader if attached_trainer(self) is not None else None
         if hasattr(loader, "mark_epoch_end"):  # a checkpoint taken now resumes at the next epoch's first batch
             loader.mark_epoch_end()
         if self._epoch_counts:
@@ -427,7 +423,7 @@ class GANModule(L.LightningModule):
             self._step_schedulers()
 
     def on_validation_start(self) -> None:
-        if self.training or (self._trainer is not None and self.trainer.state.fn == "fit"):
+        if self.training or (attached_trainer(self) is not None and self.trainer.state.fn == "fit"):
             self.check_finite()  # never evaluate (FID's matrix square root, ...) a model that already diverged
 
     def _step_schedulers(self) -> None:
@@ -464,7 +460,6 @@ class GANModule(L.LightningModule):
         checkpoint["lit_gans"] = {
             "g_iter": self.g_iter, "d_iter": self.d_iter, "d_since_g": self._d_since_g, "rng": rng,
             "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "wandb_run_id": _wandb_run_id(self._trainer),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -494,14 +489,3 @@ def _set_rng_state(rng: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _wandb_run_id(trainer: Optional[L.Trainer]) -> Optional[str]:
-    """The W&B run id of this fit (kept in the checkpoint so a resumed fit continues the same run)."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    for logger in getattr(trainer, "loggers", None) or []:
-        if isinstance(logger, WandbLogger):
-            run_id = getattr(logger, "_id", None) or (logger._experiment.id if logger._experiment is not None else None)
-            return str(run_id) if run_id else None
-    return None

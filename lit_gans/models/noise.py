@@ -22,6 +22,7 @@ from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.run._lightning import attached_trainer
 
 
 def seeded_noise(indices: Tensor, dim: int, seed: int) -> Tensor:
@@ -140,7 +141,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
     # ------------------------------------------------------------------ checks at setup
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         g = self.generator
         for attr, data_attr, option in (
             ("out_channels", "channels", "channels"),
@@ -169,7 +170,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
 
     def _metrics_feature(self) -> Optional[str]:
         """The feature network of the metrics; ``test`` always measures (the datamodule's digit classifier)."""
-        if self.metrics_kind is not None or self._trainer is None or not self.trainer.testing:
+        if self.metrics_kind is not None or attached_trainer(self) is None or not self.trainer.testing:
             return self.metrics_kind
         return "mnist" if type(self.trainer.datamodule).__name__ == "MNISTDataModule" else "digits"
 
@@ -177,7 +178,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
         if self._metrics is None and self._metrics_feature() is not None:
             from lit_gans.metrics.generation import GenerationMetrics
 
-            dm = self.trainer.datamodule if self._trainer is not None else None
+            dm = self.trainer.datamodule if attached_trainer(self) is not None else None
             self._metrics = GenerationMetrics(
                 feature=self._metrics_feature(),
                 weights=self.metrics_weights,

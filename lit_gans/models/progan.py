@@ -50,6 +50,7 @@ from lit_gans.losses.penalties import drift_penalty, gradient_penalty
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.models.noise import seeded_noise
 from lit_gans.utils.images import image_grid, to_unit_range
+from lit_gans.run._lightning import attached_trainer
 
 
 class ScheduleState(NamedTuple):
@@ -254,7 +255,7 @@ class ProGAN(EvaluationMixin, GANModule):
         return self.schedule_at().alpha
 
     def _world_size(self) -> int:
-        return self.trainer.world_size if self._trainer is not None else 1
+        return self.trainer.world_size if attached_trainer(self) is not None else 1
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         state = self.schedule_at()
@@ -327,7 +328,7 @@ class ProGAN(EvaluationMixin, GANModule):
     # ------------------------------------------------------------------ setup checks
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         if dm is not None and stage == "fit" and not getattr(dm, "follows_progan_schedule", False):
             raise ConfigError(
                 f"ProGAN trains with a batch size and an image resolution that follow its schedule; "
@@ -376,9 +377,9 @@ class ProGAN(EvaluationMixin, GANModule):
         return {f"stage{state.stage}_{state.resolution}px": image_grid(fake, nrow=8)}
 
     def _get_metrics(self):  # noqa: ANN202
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         reference = getattr(dm, "metric_reference", "val")
-        testing = self._trainer is not None and self.trainer.testing
+        testing = attached_trainer(self) is not None and self.trainer.testing
         feature = self.metrics_kind
         if feature is None and testing:
             source = getattr(dm, "source", None)
