@@ -139,6 +139,12 @@ def test_wandb_run_holds_real_images_curves_on_g_iter_and_the_best_metric(tmp_pa
     assert summary["best/val/fid359_digitscnn_val_g_iter"] == cli.model.g_iter if best_iter == fids[-1][0] else best_iter
     assert "lit_gans: final validation: " in out and "val/fid359_digitscnn_val" in out
     assert f"checkpoint: {(run / 'checkpoints/last.ckpt').resolve()}" in out
+    # the progress bar showed the main metric of the first validation during the epoch after it
+    assert cli.trainer.progress_bar_metrics["fid359_digitscnn_val"] == pytest.approx(fids[0][1])
+    # the W&B run id is RunTracker's checkpoint state (no longer the model's)
+    saved = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    assert saved["callbacks"]["RunTracker"]["wandb_run_id"] == contents["run"]["id"]
+    assert "wandb_run_id" not in saved["lit_gans"]
 
 
 def _umask() -> int:

@@ -57,11 +57,11 @@ def read(path: str | os.PathLike, mmap: bool = False) -> Any:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) files: no mmap
     except pickle.UnpicklingError as err:
-        if "weights_only" not in str(err) and "Weights only load failed" not in str(err):
+        match = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if match is None:  # not a pickle of objects: garbage or a damaged file, for the caller to word
             raise
-        detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), "")
         raise UnsafeCheckpointError(
-            f"{path} holds Python objects beyond tensors ({detail or 'pickled objects'}); lit_gans reads checkpoints "
+            f"{path} holds Python objects beyond tensors (e.g. {match.group(1)}); lit_gans reads checkpoints "
             "and weight files with torch.load(weights_only=True) and runs no code from a file. If you trust the file, "
             "re-save its tensors: python -c \"import torch; o = torch.load('IN', weights_only=False); "
             "torch.save(o.get('state_dict', o), 'OUT.pth')\" and give OUT.pth"
@@ -103,8 +103,8 @@ def read_checkpoint_info(path: str | os.PathLike, option: str = "--model.init_ar
     except Exception as err:  # noqa: BLE001 - zip errors, pickle errors, truncated files
         raise UserError(
             f"--ckpt_path {path} is not a checkpoint (or is damaged: {type(err).__name__}). Give a .ckpt written by "
-            f"lit-gans fit (runs/<experiment>/checkpoints/last.ckpt); official weight files go to the model's {option} "
-            "option"
+            f"lit-gans fit (runs/<experiment>/checkpoints/last.ckpt); official weight files go to the model's "
+            f"{option.rsplit('.', 1)[-1]} option ({option})"
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise UserError(f"--ckpt_path {path} is not a Lightning checkpoint (no 'state_dict'); official weight files "
