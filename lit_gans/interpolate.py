@@ -12,6 +12,7 @@ in this project's layout, for ``--model.init_args.generator_ckpt``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -60,7 +61,7 @@ def main(argv: Optional[list[str]] = None, prog: str = "lit-gans interpolate") -
         out = Path(args.out)
         save_atomic(blended, out)
     except (UserError, KeyError) as err:
-        print(f"{prog}: error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=__import__("sys").stderr)
+        print(f"{prog}: error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=sys.stderr)
         return 2
     print(f"lit_gans: wrote {out} = {1 - args.alpha:g} * {args.psnr} + {args.alpha:g} * {args.gan}")
     return 0

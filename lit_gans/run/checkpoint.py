@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
