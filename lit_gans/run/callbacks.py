@@ -23,6 +23,12 @@ from lit_gans.utils.files import atomic_path
 from lit_gans.utils.images import save_png
 
 
+def generator_iteration(trainer: L.Trainer, pl_module: L.LightningModule) -> int:
+    """The x-axis of a run: a lit_gans model's ``g_iter`` (generator iterations), Lightning's global step for
+    any other module."""
+    return int(getattr(pl_module, "g_iter", trainer.global_step))
+
+
 def to_uint8_image(grid: torch.Tensor) -> "Any":
     """A [C, H, W] float image in [0, 1] as an HxW or HxWx3 uint8 array (what W&B stores without rescaling:
     wandb casts float data to uint8 without scaling, so a float grid in [0, 1] would be stored black)."""
@@ -57,7 +63,7 @@ class SampleGridLogger(Callback):
             pl_module.train(was_training)
         folder = Path(self.dirpath) if self.dirpath else samples_dir(run_dir(trainer))
         self.last_paths = []
-        step = int(getattr(pl_module, "g_iter", trainer.global_step))
+        step = generator_iteration(trainer, pl_module)
         for name, grid in grids.items():
             self.last_paths.append(save_png(grid, folder / f"{name}_{tag}.png"))
             for logger in trainer.loggers:
@@ -67,7 +73,7 @@ class SampleGridLogger(Callback):
                     logger.experiment.add_image(f"samples/{name}", grid, step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        g_iter = int(getattr(pl_module, "g_iter", trainer.global_step))
+        g_iter = generator_iteration(trainer, pl_module)
         if self.every_n_steps and g_iter % self.every_n_steps == 0 and g_iter != self._last:
             self._last = g_iter
             self._write(trainer, pl_module, f"{g_iter:07d}")
@@ -141,7 +147,7 @@ class RunTracker(Callback):
         if choice is None or not trainer.is_global_zero:
             return
         name, mode = choice
-        value, g_iter = metrics[name], int(getattr(pl_module, "g_iter", trainer.global_step))
+        value, g_iter = metrics[name], generator_iteration(trainer, pl_module)
         self._shown, self._show_now = (name.removeprefix("val/"), value), True
         if not math.isfinite(value):
             return

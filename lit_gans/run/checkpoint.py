@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lit_gans.errors import ConfigError
 from lit_gans.io.checkpoints import CheckpointWriteError, write_checkpoint
 from lit_gans.run._lightning import ModelCheckpointHooks
+from lit_gans.run.callbacks import generator_iteration
 from lit_gans.run.layout import checkpoint_dir, run_dir
 
 __all__ = ["AtomicCheckpointIO", "CheckpointWriteError", "RunCheckpoint"]
@@ -39,11 +40,6 @@ def _finite_model(module: torch.nn.Module) -> bool:
     if not tensors:
         return True
     return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
-
-
-def _g_iter(trainer: L.Trainer, pl_module: L.LightningModule) -> int:
-    """The generator iteration of a lit_gans model (Lightning's global step for any other module)."""
-    return int(getattr(pl_module, "g_iter", trainer.global_step))
 
 
 class RunCheckpoint(ModelCheckpointHooks):
@@ -130,7 +126,7 @@ class RunCheckpoint(ModelCheckpointHooks):
         self._timer_start = time.monotonic()
 
     def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        g_iter = _g_iter(trainer, pl_module)
+        g_iter = generator_iteration(trainer, pl_module)
         if self.every_n_g_iters and g_iter % self.every_n_g_iters == 0 and g_iter != self._last_g_iter_saved:
             return True
         if self.every_n_minutes is None:
@@ -169,4 +165,4 @@ class RunCheckpoint(ModelCheckpointHooks):
 
     def after_write(self, trainer: L.Trainer, filepath: str) -> None:
         self._timer_start = time.monotonic()
-        self._last_g_iter_saved = _g_iter(trainer, trainer.lightning_module)
+        self._last_g_iter_saved = generator_iteration(trainer, trainer.lightning_module)
