@@ -105,7 +105,7 @@ class LitGansCLI(LightningCLIHooks):
         argv = sys.argv[1:] if args is None else args
         parser_kwargs: dict[str, Any] = {}
         if any(a in ("-h", "--help") for a in argv):
-            parser_kwargs = {"epilog": _help_epilog(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+            parser_kwargs.update(epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
         self.run_info: dict[str, Any] = {}
         self._argv = list(argv)
         super().__init__(
