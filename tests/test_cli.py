@@ -110,3 +110,113 @@ def test_bf16_mixed_trains(cli_args):
     cli = _fit(cli_args, "wgan_gp_digits.yaml", "--trainer.precision=bf16-mixed")
     assert cli.model.g_iter >= 0 and cli.trainer.global_step == 4
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
+
+
+# ------------------------------------------------------------------------------------------ one command, its tools
+def _run_main(capsys, *args: str) -> tuple[int, str, str]:
+    from lit_gans.cli import cli_main
+
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_lists_every_tool_subcommand(capsys):
+    from lit_gans.cli import TOOLS
+
+    code, out, _ = _run_main(capsys, "--help")
+    assert code == 0 and {"data", "interpolate", "digit-classifier"} <= set(TOOLS)
+    tools = out.split("tools (lit-gans <tool> --help):")[1].split("\n\n")[0]
+    assert [line.split()[0] for line in tools.strip().splitlines()] == list(TOOLS)
+    for name in TOOLS:
+        code, out, _ = _run_main(capsys, name, "--help")
+        assert code == 0 and out.startswith(f"usage: lit-gans {name}"), (name, out[:200])
+
+
+def _tiny_generator_ckpts(tmp_path: Path) -> tuple[Path, Path, dict, dict]:
+    from lit_gans.networks.rrdb import RRDBNet
+
+    torch.manual_seed(1)
+    a, b = RRDBNet(4, num_feat=4, num_blocks=1, growth=2).state_dict(), RRDBNet(4, num_feat=4, num_blocks=1, growth=2).state_dict()
+    for name, sd in (("gan", a), ("psnr", b)):  # lit_gans checkpoints: the generator under generator.*
+        torch.save({"state_dict": {f"generator.{k}": v for k, v in sd.items()}, "epoch": 0}, tmp_path / f"{name}.ckpt")
+    return tmp_path / "gan.ckpt", tmp_path / "psnr.ckpt", a, b
+
+
+def test_interpolate_blends_two_checkpoints_into_a_file(tmp_path, capsys):
+    gan, psnr, a, b = _tiny_generator_ckpts(tmp_path)
+    out = tmp_path / "interp_08.pth"
+    code, stdout, err = _run_main(capsys, "interpolate", "--psnr", str(psnr), "--gan", str(gan), "--alpha", "0.8",
+                                  "--out", str(out))
+    assert code == 0, err
+    assert f"wrote {out} = 0.2 * {psnr} + 0.8 * {gan}" in stdout
+    blended = torch.load(out, weights_only=True)
+    assert blended.keys() == a.keys()
+    for k, v in blended.items():
+        torch.testing.assert_close(v, 0.8 * a[k] + 0.2 * b[k], rtol=0, atol=1e-7)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # written atomically
+
+
+def test_interpolate_errors_are_one_line(tmp_path, capsys):
+    gan, _, _, _ = _tiny_generator_ckpts(tmp_path)
+    code, _, err = _run_main(capsys, "interpolate", "--psnr", str(tmp_path / "nope.ckpt"), "--gan", str(gan),
+                             "--out", str(tmp_path / "o.pth"))
+    assert code == 2 and "nope.ckpt does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "o.pth").exists()
+
+
+def test_digit_classifier_subcommand_trains_and_saves(tmp_path, capsys):
+    out = tmp_path / "clf.pt"
+    code, stdout, _ = _run_main(capsys, "digit-classifier", "--dataset", "digits", "--epochs", "1", "--out", str(out))
+    assert code == 0 and f"-> {out}" in stdout and "held-out accuracy" in stdout
+    saved = torch.load(out, weights_only=True)
+    assert saved["meta"]["dataset"] == "digits" and saved["meta"]["accuracy"] == pytest.approx(
+        float(stdout.split("held-out accuracy ")[1].split()[0]), abs=1e-4)
+
+
+@pytest.mark.parametrize("module,moved", [("lit_gans.models.super_resolution", "lit-gans interpolate"),
+                                          ("lit_gans.metrics.digit_classifier", "lit-gans digit-classifier")])
+def test_old_python_m_entry_points_say_where_the_command_moved(module, moved):
+    """``python -m <module>`` runs the module as ``__main__``: it exits non-zero with the new command."""
+    import runpy
+    import warnings
+
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as exit_:
+        warnings.simplefilter("ignore", RuntimeWarning)  # "found in sys.modules": it is imported already
+        runpy.run_module(module, run_name="__main__")
+    assert isinstance(exit_.value.code, str) and moved in exit_.value.code
+
+
+# ------------------------------------------------------------------------------------------ checkpoint messages
+def test_weights_file_as_ckpt_path_names_the_models_own_option(tmp_path, capsys):
+    """CycleGAN and EnlightenGAN load official generators through generator_weights, the others generator_ckpt."""
+    from lit_gans.io.checkpoints import weights_option
+    from lit_gans.models.cyclegan import CycleGAN
+    from lit_gans.models.enlightengan import EnlightenGAN
+    from lit_gans.models.pix2pix import Pix2Pix
+    from lit_gans.models.super_resolution import ESRGAN
+
+    assert weights_option(CycleGAN) == weights_option(EnlightenGAN) == "--model.init_args.generator_weights"
+    assert weights_option(Pix2Pix) == weights_option(ESRGAN) == "--model.init_args.generator_ckpt"
+    weights = tmp_path / "latest_net_G.pth"
+    torch.save({"w": torch.zeros(2)}, weights)
+    for config, option in (("cyclegan_embedded.yaml", "generator_weights"), ("pix2pix_embedded.yaml", "generator_ckpt")):
+        code, _, err = _run_main(capsys, "test", "--config", str(ROOT / "experiments" / config),
+                                 f"--trainer.default_root_dir={tmp_path / config}", f"--ckpt_path={weights}")
+        assert code == 2 and f"--model.init_args.{option}" in err and "Traceback" not in err, err
+        assert ("generator_ckpt" in err) == (option == "generator_ckpt")
+
+
+def test_a_checkpoint_that_needs_pickles_is_refused_with_the_fix(tmp_path, capsys):
+    import functools
+
+    path = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"optimizer": functools.partial(torch.optim.Adam, lr=1)}}, path)
+    code, _, err = _run_main(capsys, "validate", "--config", str(ROOT / "experiments/dcgan_digits.yaml"),
+                             f"--trainer.default_root_dir={tmp_path}", f"--ckpt_path={path}")
+    assert code == 2 and "holds Python objects beyond tensors (e.g. functools.partial)" in err
+    assert "weights_only=True" in err and "re-save its tensors" in err and "Traceback" not in err

@@ -14,7 +14,7 @@ from lit_gans.networks.vgg import VGGFeatures
 from lit_gans.utils.images import check_unit_range, save_png, to_unit_range
 from lit_gans.utils.schedulers import LinearDecay
 from lit_gans.utils.tiling import tiled_apply
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
 
 
 # ---------------------------------------------------------------- tiling

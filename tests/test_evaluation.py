@@ -466,7 +466,7 @@ def test_official_weights_as_ckpt_path_get_the_fix(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lit_gans.errors import ConfigError
-    from lit_gans.evaluation import check_lightning_checkpoint
+    from lit_gans.io.checkpoints import check_lightning_checkpoint
     from lit_gans.networks.srresnet import SRResNet
 
     official = tmp_path / "SRResNet_x4.pth"

@@ -92,7 +92,7 @@ def test_classifier_loader_errors_and_cache(classifier, tmp_path, monkeypatch) -
     path, _ = classifier
     monkeypatch.setenv("LIT_GANS_CACHE", str(tmp_path / "cache"))
     assert dc.default_classifier_path("mnist") == tmp_path / "cache" / "digit_classifier_mnist.pt"
-    with pytest.raises(FileNotFoundError, match=r"python -m lit_gans.metrics.digit_classifier --dataset digits"):
+    with pytest.raises(FileNotFoundError, match=r"lit-gans digit-classifier --dataset digits"):
         dc.load_digit_classifier(train_if_missing=False)
     with pytest.raises(ValueError, match="trained on 'digits', not 'mnist'"):
         dc.load_digit_classifier(path, dataset="mnist")

@@ -15,7 +15,7 @@ from torch import nn
 
 from lit_gans.networks.patchgan import PatchDiscriminator
 from lit_gans.networks.unet import UnetGenerator, unet_generator
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
 
 DATA = Path(__file__).parent / "fixtures"
 

@@ -82,7 +82,7 @@ from pathlib import Path  # noqa: E402
 from lit_gans.errors import ConfigError, DataError, MissingFileError  # noqa: E402
 from lit_gans.networks.dynamic_unet import DynamicUnet  # noqa: E402
 from lit_gans.networks.sr_discriminator import VGGStyleDiscriminator  # noqa: E402
-from lit_gans.utils.weights import WeightsFileError, load_weights_into  # noqa: E402
+from lit_gans.io.checkpoints import WeightsFileError, load_weights_into  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

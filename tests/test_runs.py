@@ -19,7 +19,8 @@ import yaml
 from PIL import Image
 
 from lit_gans.callbacks import AtomicCheckpointIO, CheckpointWriteError, RunCheckpoint
-from lit_gans.cli import LitGansCLI, cli_main, find_resume_checkpoint
+from lit_gans.cli import LitGansCLI, cli_main
+from lit_gans.io.checkpoints import find_resume_checkpoint, read_checkpoint_info
 from tests.wandb_records import run_contents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_last_is_looked_up_where_the_checkpoint_is_written(config, tmp_path, mon
     (folder / "checkpoints").mkdir(parents=True)
     torch.save({"state_dict": {}, "epoch": 0}, folder / "checkpoints" / "last.ckpt")
     assert find_resume_checkpoint(folder, cli.run_info["ckpt_dir"]) == folder / "checkpoints" / "last.ckpt"
-    assert ckpt._find_last_checkpoints(None) == {str((tmp_path / folder / "checkpoints" / "last.ckpt").resolve())}
+    assert ckpt.find_last_checkpoints(None) == {str((tmp_path / folder / "checkpoints" / "last.ckpt").resolve())}
     # the same folder on every invocation (no per-run random id in the path), and W&B's files in it
     again = ParseOnly(args=["fit", "--config", str(config), "--ckpt_path", "last"])
     assert again.run_info["ckpt_path"] == str(folder / "checkpoints" / "last.ckpt")
@@ -138,6 +139,12 @@ def test_wandb_run_holds_real_images_curves_on_g_iter_and_the_best_metric(tmp_pa
     assert summary["best/val/fid359_digitscnn_val_g_iter"] == cli.model.g_iter if best_iter == fids[-1][0] else best_iter
     assert "lit_gans: final validation: " in out and "val/fid359_digitscnn_val" in out
     assert f"checkpoint: {(run / 'checkpoints/last.ckpt').resolve()}" in out
+    # the progress bar showed the main metric of the first validation during the epoch after it
+    assert cli.trainer.progress_bar_metrics["fid359_digitscnn_val"] == pytest.approx(fids[0][1])
+    # the W&B run id is RunTracker's checkpoint state (no longer the model's)
+    saved = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    assert saved["callbacks"]["RunTracker"]["wandb_run_id"] == contents["run"]["id"]
+    assert "wandb_run_id" not in saved["lit_gans"]
 
 
 def _umask() -> int:
@@ -230,7 +237,7 @@ def test_sigkill_mid_epoch_then_resume_continues_exactly_in_the_same_wandb_run(t
     # the same W&B run, continued
     killed_file, resumed_file = sorted((tmp_path / "resumed").glob("wandb/offline-run-*/*.wandb"))  # by start time
     ids = {run_contents(killed_file, timeout=0)["run"]["id"], run_contents(resumed_file)["run"]["id"]}
-    assert len(ids) == 1 and saved["lit_gans"]["wandb_run_id"] in ids
+    assert len(ids) == 1 and saved["callbacks"]["RunTracker"]["wandb_run_id"] in ids
     # the loss sequence of the interrupted + resumed run is the uninterrupted one, step for step
     a, b = _losses(tmp_path / "csv_straight"), _losses(tmp_path / "csv_resumed")
     assert max(a) == 66 and sorted(a) == sorted(b)
@@ -477,3 +484,38 @@ def test_readme_test_command_writes_the_results_in_the_run_folder(trained, capsy
     names = {p.name for p in folders[0].iterdir()}
     assert {"results.md", "results.csv", "results.json", "index.html"} <= names
     assert "fid" in (folders[0] / "results.md").read_text().lower()
+
+
+# ------------------------------------------------------------------------------------------ older checkpoints
+MAIN_80D8F7E = ROOT / "tests/fixtures/ckpt_main_80d8f7e_dcgan.ckpt"  # how it was made: the .md next to it
+
+
+def test_checkpoint_of_main_80d8f7e_resumes(tmp_path):
+    """A last.ckpt written before the run layer moved (its W&B run id under checkpoint["lit_gans"]) resumes
+    with today's code: the same W&B run continues, the counters go on, and the new checkpoint keeps the run id."""
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(MAIN_80D8F7E, run / "checkpoints/last.ckpt")
+    old = torch.load(MAIN_80D8F7E, weights_only=True)
+    assert old["lit_gans"]["wandb_run_id"] == "hhwkos0f" and old["lit_gans"]["g_iter"] == 3
+    cli = _cli("fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", "--ckpt_path", "last",
+               "--trainer.max_epochs=2", "--trainer.log_every_n_steps=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=0",
+               "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+               "--model.init_args.metrics=null", "--model.init_args.generator.init_args.ngf=4",
+               "--model.init_args.discriminator.init_args.ndf=4", "--model.init_args.generator.init_args.latent_dim=8",
+               "--trainer.num_sanity_val_steps=0")
+    assert cli.run_info["ckpt_path"] == str(run / "checkpoints/last.ckpt")
+    assert cli.run_info["wandb_resumed"] == "hhwkos0f" and cli.model.g_iter == 6
+    (wandb_file,) = run.glob("wandb/offline-run-*-hhwkos0f/*.wandb")
+    contents = run_contents(wandb_file)
+    assert contents["run"]["id"] == "hhwkos0f"
+    logged = [row["g_iter"] for row in contents["history"] if "g_iter" in row]
+    assert logged and min(logged) > 3  # the continued run logs from where the checkpoint stopped
+    # the folder moved (the fixture was written elsewhere), so Lightning versions the new last checkpoint: last-v1.ckpt
+    newest = find_resume_checkpoint(run, run / "checkpoints")
+    assert newest == run / "checkpoints/last-v1.ckpt"
+    new = torch.load(newest, weights_only=True)
+    assert new["epoch"] == 1 and new["lit_gans"]["g_iter"] == 6
+    assert read_checkpoint_info(newest)["wandb_run_id"] == "hhwkos0f"

@@ -14,11 +14,11 @@ from lit_gans.models.super_resolution import (
     ESRGAN,
     SRGAN,
     SRPretrain,
-    generator_state_dict,
-    interpolate_weights,
-    main,
     run_generator,
 )
+from lit_gans.interpolate import interpolate_weights
+from lit_gans.interpolate import main as interpolate_main
+from lit_gans.io.checkpoints import generator_state_dict
 from lit_gans.networks.rrdb import RRDBNet
 from lit_gans.networks.srresnet import SRResNet
 
@@ -176,7 +176,7 @@ def test_network_interpolation_command(tmp_path):
         official[k] = v
     torch.save(official, tmp_path / "RRDB_ESRGAN_x4.pth")
     out = tmp_path / "interp_08.pth"
-    assert main(["interpolate", "--psnr", str(tmp_path / "psnr.ckpt"), "--gan", str(tmp_path / "RRDB_ESRGAN_x4.pth"), "--alpha", "0.8", "--out", str(out)]) == 0
+    assert interpolate_main(["--psnr", str(tmp_path / "psnr.ckpt"), "--gan", str(tmp_path / "RRDB_ESRGAN_x4.pth"), "--alpha", "0.8", "--out", str(out)]) == 0
     blended = torch.load(out)
     for k, v in blended.items():
         torch.testing.assert_close(v, 0.2 * a.state_dict()[k] + 0.8 * b.state_dict()[k])

@@ -15,7 +15,7 @@ import torch
 from lit_gans.networks.rrdb import RRDBNet, convert_official_state_dict
 from lit_gans.networks.sr_discriminator import SRGANDiscriminator, VGGStyleDiscriminator
 from lit_gans.networks.srresnet import SRResNet
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -217,28 +217,6 @@ def write_report(
 # ----------------------------------------------------------------------------- the callback
 
 
-def check_lightning_checkpoint(path: str) -> None:
-    """Raise ``ConfigError`` when ``path`` is not a Lightning checkpoint (e.g. a released generator weights file given
-    as ``--ckpt_path``), naming the option that loads official weights. For the CLI to call before ``test`` /
-    ``validate`` / ``predict`` (Lightning reads the checkpoint before any callback hook sees the path)."""
-    from lit_gans.errors import ConfigError
-
-    try:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
-            data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001  (any unreadable file: say which and why)
-        raise ConfigError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
-    if isinstance(data, dict) and "state_dict" in data and "pytorch-lightning_version" in data:
-        return
-    raise ConfigError(
-        f"--ckpt_path {path} is not a lit_gans (Lightning) checkpoint: it has no 'state_dict' / 'pytorch-lightning_version'. "
-        f"To evaluate released official weights, give them to the model instead and leave --ckpt_path out: "
-        f"lit-gans test --config <experiment>.yaml --model.init_args.generator_ckpt={path} (docs/evaluation.md)"
-    )
-
-
 
 class TestReport(Callback):
     """At the end of ``test``: print the results table and write the results folder and page (see the module

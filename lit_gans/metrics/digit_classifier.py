@@ -14,8 +14,8 @@ antialiased when shrinking), so 28x28 MNIST samples and 32x32 DCGAN samples go t
 
 Train and save it (digits: about 11 s of CPU time, 12 epochs; the held-out accuracy is printed)::
 
-    python -m lit_gans.metrics.digit_classifier --dataset digits --out ~/.cache/lit_gans/digit_classifier_digits.pt
-    python -m lit_gans.metrics.digit_classifier --dataset mnist --root data/mnist   # MNIST files needed
+    lit-gans digit-classifier --dataset digits --out ~/.cache/lit_gans/digit_classifier_digits.pt
+    lit-gans digit-classifier --dataset mnist --root data/mnist   # MNIST files needed
 
 ``load_digit_classifier()`` finds it in ``$LIT_GANS_CACHE`` (default ``~/.cache/lit_gans``) and trains it
 there first if it is missing (digits only, unless an MNIST root is given).
@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.utils.images import to_unit_range
-from lit_gans.utils.weights import save_atomic
+from lit_gans.io.checkpoints import save_atomic
 
 IMAGE_SIZE = 32  # the classifier's working resolution (the DCGAN digits/MNIST variant is 32x32; 28x28 is resized)
 NUM_CLASSES = 10
@@ -298,7 +298,7 @@ def load_digit_classifier(
     if dataset not in ("digits", "mnist"):
         raise ValueError(f"load_digit_classifier: dataset must be 'digits' or 'mnist', got {dataset!r}")
     path = Path(path).expanduser() if path is not None else default_classifier_path(dataset)
-    command = f"python -m lit_gans.metrics.digit_classifier --dataset {dataset} --out {path}"
+    command = f"lit-gans digit-classifier --dataset {dataset} --out {path}"
     if not path.is_file():
         if not train_if_missing:
             raise FileNotFoundError(f"digit classifier checkpoint '{path}' does not exist; train it with:\n  {command}")
@@ -327,9 +327,11 @@ def load_digit_classifier(
     return freeze(model)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, prog: str = "lit-gans digit-classifier") -> int:
+    """``lit-gans digit-classifier [--dataset digits|mnist] [--out FILE] ...``: train, save, print the held-out
+    accuracy; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m lit_gans.metrics.digit_classifier",
+        prog=prog,
         description="Train the digit classifier used for digit FID/KID and class accuracy, and save it.",
     )
     parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
@@ -343,8 +345,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"held-out accuracy {meta['accuracy']:.4f} ({meta['heldout']}, {meta['num_heldout']} images) -> {meta['path']}")
     if args.dataset == "digits" and meta["accuracy"] < MIN_DIGITS_ACCURACY:
         print(f"WARNING: below the {MIN_DIGITS_ACCURACY:.0%} bar", file=sys.stderr)
-    return meta
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit("the digit classifier's trainer moved: lit-gans digit-classifier --dataset digits (--help for the options)")

@@ -48,6 +48,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError, UserError
+from lit_gans.run._lightning import attached_trainer, ddp_kwargs, should_update_logs
 from lit_gans.utils.ema import ema_update, make_ema
 
 StepLogs = dict[str, Tensor]
@@ -57,7 +58,7 @@ WEIGHTS = "weights"  # the divergence flag of the module's parameters and buffer
 def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Tensor]]:
     """The attached datamodule's fixed ``sample_batch()`` for sample grids, or None (no trainer, no datamodule,
     no such method, or it failed: samples are a convenience, so a failure is reported and never stops training)."""
-    trainer = getattr(module, "_trainer", None)
+    trainer = attached_trainer(module)
     dm = getattr(trainer, "datamodule", None) if trainer is not None else None
     if dm is None or not hasattr(dm, "sample_batch"):
         return None
@@ -295,12 +296,12 @@ class GANModule(L.LightningModule):
         # compute on denormals many times slower; a digits DCGAN run was reported slowing from 10 to 0.5 it/s by
         # epoch 50 without it (not reproduced on our machine: docs/benchmarks.md, "The CPU denormal flush").
         torch.set_flush_denormal(True)
-        strategy = self.trainer.strategy if self._trainer is not None else None
+        strategy = self.trainer.strategy if attached_trainer(self) is not None else None
         if isinstance(strategy, DDPStrategy) and stage == "fit" and len(self.optimizer_names) > 1:
             # Each backward reaches only the network being stepped: DDP must not wait for the other one.
             # Read through the strategy's public constructor arguments as Lightning stores them; there is no public
             # getter, and we only read it (never edit it): the fix is the public name below.
-            kwargs = getattr(strategy, "_ddp_kwargs", {})
+            kwargs = ddp_kwargs(strategy)
             if not kwargs.get("find_unused_parameters"):
                 raise ConfigError(
                     "DDP must run with find_unused_parameters=True for alternating G/D updates (each backward "
@@ -387,7 +388,7 @@ class GANModule(L.LightningModule):
                 self._d_since_g = 0
                 self._update_ema()
         self._record(logs, batch_idx)
-        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        loader = self.trainer.train_dataloader if attached_trainer(self) is not None else None
         if hasattr(loader, "batch_done"):  # what a checkpoint taken after this step must skip on resume
             loader.batch_done(batch_idx + 1)
 
@@ -406,9 +407,7 @@ class GANModule(L.LightningModule):
             else:
                 self._epoch_sums[k] = v.clone()
             self._epoch_counts[k] = self._epoch_counts.get(k, 0) + 1
-        trainer = self._trainer
-        connector = getattr(trainer, "_logger_connector", None) if trainer is not None else None
-        if connector is not None and not getattr(connector, "should_update_logs", True) and not self._last_batch(batch_idx):
+        if not should_update_logs(attached_trainer(self)) and not self._last_batch(batch_idx):
             return  # Lightning writes step values only every log_every_n_steps: skip the bookkeeping otherwise
         self.check_finite()
         values = {f"train/{k}": v for k, v in logs.items()}
@@ -417,9 +416,6 @@ class GANModule(L.LightningModule):
             values["train/d_iter"] = float(self.d_iter)
         self.log_dict(values, on_step=True, on_epoch=False, batch_size=1)
         shown: dict[str, Any] = {k: logs[k] for k in self.progress_bar_keys if k in logs}
-        latest = getattr(self, "_latest_val_metric", None)  # set by lit_gans.callbacks.RunTracker
-        if latest is not None:
-            shown[latest[0].removeprefix("val/")] = latest[1]
         if shown:
             self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=1)
 
@@ -458,7 +454,7 @@ class GANModule(L.LightningModule):
             self._raise_diverged({k: None}, at=g)
 
     def _raise_diverged(self, terms: dict[str, Any], at: Optional[int] = None) -> None:
-        ckpt = getattr(self._trainer, "checkpoint_callback", None) if self._trainer is not None else None
+        ckpt = getattr(attached_trainer(self), "checkpoint_callback", None)
         last = getattr(ckpt, "last_model_path", "") or "none written yet"
         term = next(iter(terms))
         limit = f" or |value| > {self.divergence_threshold:g}" if self.divergence_threshold is not None else ""
@@ -473,7 +469,7 @@ class GANModule(L.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
-        loader = self.trainer.train_dataloader if self._trainer is not None else None
+        loader = self.trainer.train_dataloader if attached_trainer(self) is not None else None
         if hasattr(loader, "mark_epoch_end"):  # a checkpoint taken now resumes at the next epoch's first batch
             loader.mark_epoch_end()
         if self._epoch_counts:
@@ -485,7 +481,7 @@ class GANModule(L.LightningModule):
             self._step_schedulers()
 
     def on_validation_start(self) -> None:
-        if self.training or (self._trainer is not None and self.trainer.state.fn == "fit"):
+        if self.training or (attached_trainer(self) is not None and self.trainer.state.fn == "fit"):
             self.check_finite()  # never evaluate (FID's matrix square root, ...) a model that already diverged
 
     def _step_schedulers(self) -> None:
@@ -511,7 +507,7 @@ class GANModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self._trainer is not None and self.trainer.state.fn == "fit":
+        if attached_trainer(self) is not None and self.trainer.state.fn == "fit":
             self.check_finite()  # never save a model that diverged since the last logging step
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         rng = {
@@ -524,7 +520,6 @@ class GANModule(L.LightningModule):
         checkpoint["lit_gans"] = {
             "g_iter": self.g_iter, "d_iter": self.d_iter, "d_since_g": self._d_since_g, "rng": rng,
             "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "wandb_run_id": _wandb_run_id(self._trainer),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -658,14 +653,3 @@ def _set_rng_state(rng: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _wandb_run_id(trainer: Optional[L.Trainer]) -> Optional[str]:
-    """The W&B run id of this fit (kept in the checkpoint so a resumed fit continues the same run)."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    for logger in getattr(trainer, "loggers", None) or []:
-        if isinstance(logger, WandbLogger):
-            run_id = getattr(logger, "_id", None) or (logger._experiment.id if logger._experiment is not None else None)
-            return str(run_id) if run_id else None
-    return None

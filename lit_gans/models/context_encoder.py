@@ -41,6 +41,7 @@ from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.reconstruction import OVERLAP_WEIGHT, masked_l2
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.utils.masks import composite
+from lit_gans.run._lightning import attached_trainer
 
 LAMBDA_REC = 0.999  # README train command: wtl2=0.999
 LAMBDA_ADV = 0.001  # train.lua: errG_total = (1 - wtl2) * errG + wtl2 * errG_l2
@@ -156,7 +157,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
     # ------------------------------------------------------------------ checks at setup
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         if dm is None:
             return
         size = getattr(dm, "image_size", self.image_size)

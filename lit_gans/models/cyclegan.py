@@ -37,10 +37,11 @@ from lit_gans.errors import ConfigError, DataError
 from lit_gans.evaluation import EvaluationMixin
 from lit_gans.evaluation.unpaired import UnpairedEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
+from lit_gans.run._lightning import attached_trainer
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.networks.init import init_weights
 from lit_gans.utils.image_pool import ImagePool
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
 
 
 class UnpairedTranslationMixin:
@@ -80,7 +81,7 @@ class UnpairedTranslationMixin:
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)  # type: ignore[misc]
-        rank = int(getattr(self, "global_rank", 0)) if self._trainer is not None else 0  # type: ignore[attr-defined]
+        rank = int(getattr(self, "global_rank", 0)) if attached_trainer(self) is not None else 0  # type: ignore[attr-defined]
         for name, per_rank in checkpoint.get("image_pools", {}).items():
             if name in self.image_pools and per_rank:
                 self.image_pools[name].load_state_dict(per_rank[rank % len(per_rank)])
@@ -206,7 +207,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
     # ------------------------------------------------------------------ setup checks, samples, metrics
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         channels = getattr(dm, "channels", None)
         for name in ("generator", "generator_ba"):
             want = getattr(getattr(self, name), "in_channels", None)
@@ -224,7 +225,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         otherwise dies in reflection padding without a file name). Header reads only, after the datamodule's setup."""
         net = self.generator if self.predict_direction == "AtoB" else self.generator_ba
         min_side = getattr(net, "min_input_side", None)
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         files = getattr(getattr(getattr(trainer, "datamodule", None), "predict_set", None), "files", None)
         if not min_side or not files:
             return

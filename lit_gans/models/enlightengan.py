@@ -46,7 +46,8 @@ from lit_gans.models.cyclegan import UnpairedTranslationMixin
 from lit_gans.networks.enlightengan import attention_map, enlightengan_init
 from lit_gans.utils.image_pool import ImagePool
 from lit_gans.utils.patches import cut_patches, shared_patch_offsets
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
+from lit_gans.run._lightning import attached_trainer
 
 
 def _gan_pair(kind: GanLoss):  # noqa: ANN202
@@ -78,7 +79,7 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         init_std: N(0, std) initialisation (0.02, official ``weights_init``); None keeps the networks' own.
         generator_weights: load the generator from this file: the official release ``200_net_G_A.pth``
             (keys mapped by ``AttentionUNetGenerator.convert_official_state_dict``), a plain state_dict or a
-            lit_gans checkpoint (``lit_gans.utils.weights.load_weights_into``).
+            lit_gans checkpoint (``lit_gans.io.checkpoints.load_weights_into``).
         niqe: NIQE of the validation outputs: None (default) when its parameters are installed
             (``pip install --no-deps basicsr==1.4.2``), True to require it, False to skip it.
         niqe_params: path of ``niqe_pris_params.npz`` (None: the installed BasicSR file).
@@ -215,7 +216,7 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         super().setup(stage)
         if stage == "fit":
             self._ensure_vgg()  # a clear error now (no ImageNet weights offline), not at the first step
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         crop = getattr(dm, "crop_size", None)
         if stage == "fit" and self.n_patches and crop is not None and getattr(dm, "preprocess", "crop") != "none":
             if self.patch_size > crop:

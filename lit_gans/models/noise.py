@@ -20,6 +20,7 @@ from lit_gans.errors import ConfigError
 from lit_gans.evaluation import EvaluationMixin, GenerationEvaluation, seeded_noise  # noqa: F401  (seeded_noise: public here too)
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.losses.penalties import gradient_penalty
+from lit_gans.run._lightning import attached_trainer
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.utils.images import to_unit_range
 
@@ -130,7 +131,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
     # ------------------------------------------------------------------ checks at setup
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         g = self.generator
         for attr, data_attr, option in (
             ("out_channels", "channels", "channels"),

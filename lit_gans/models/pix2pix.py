@@ -65,7 +65,8 @@ from lit_gans.evaluation.paired import PairedEvaluation
 from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs
 from lit_gans.networks.init import init_weights
-from lit_gans.utils.weights import load_weights_into
+from lit_gans.io.checkpoints import load_weights_into
+from lit_gans.run._lightning import attached_trainer
 
 LAMBDA_L1 = 100.0  # pix2pix Sec. 4 / junyanz --lambda_L1; the tutorial's lambda_L1=100.
 D_LOSS_WEIGHT = 0.5  # pix2pix Sec. 3.3 "divide the objective by 2 while optimizing D"; junyanz backward_D
@@ -128,7 +129,7 @@ class PairedTranslationMixin(EvaluationMixin):
             return net(a)
 
     def _check_datamodule(self) -> None:
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         dm = getattr(trainer, "datamodule", None) if trainer is not None else None
         expected = getattr(dm, "color_space", None)
         if expected is not None and expected != self.color_space:
@@ -234,7 +235,7 @@ class Pix2Pix(PairedTranslationMixin, GANModule):
         if self.generator_ckpt and not getattr(self, "_generator_loaded", False):
             # A run given --ckpt_path (resume, or validate/predict from a checkpoint) restores everything from it;
             # without one, the generator starts from generator_ckpt (also to predict with official weights).
-            from_checkpoint = self._trainer is not None and self.trainer.ckpt_path is not None
+            from_checkpoint = attached_trainer(self) is not None and self.trainer.ckpt_path is not None
             if not from_checkpoint:
                 load_weights_into(self.generator, self.generator_ckpt, prefix="generator.")
                 rank_zero_info(f"lit_gans: generator initialised from {self.generator_ckpt}")
@@ -248,7 +249,7 @@ class GeneratorPretraining(PairedTranslationMixin, GeneratorOnly):
     """Generator-only training with a pixel loss (seed 002's stage 1: L1, Adam 1e-4, 20 epochs), on the core's
     :class:`~lit_gans.models.base.GeneratorOnly` (divergence stop, EMA, exact resume, bf16, DDP as for the GANs).
     Its checkpoint stores the network under ``generator.``, so a GAN stage starts from it with
-    ``generator_ckpt: <this run's ckpt>`` (``lit_gans.utils.weights.load_weights_into(prefix="generator.")``).
+    ``generator_ckpt: <this run's ckpt>`` (``lit_gans.io.checkpoints.load_weights_into(prefix="generator.")``).
 
     Works for any paired batch ``{"A": input, "B": target}`` (RGB pairs, or L -> ab with ``color_space: lab``)
     and has the same validation metrics, samples and prediction as :class:`Pix2Pix`.

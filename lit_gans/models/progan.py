@@ -48,6 +48,7 @@ from lit_gans.evaluation import EvaluationMixin, GenerationEvaluation
 from lit_gans.evaluation.generation import slerp  # noqa: F401  (public here too)
 from lit_gans.losses.adversarial import d_wgan, g_wgan
 from lit_gans.losses.penalties import drift_penalty, gradient_penalty
+from lit_gans.run._lightning import attached_trainer
 from lit_gans.models.base import GANModule, StepLogs
 from lit_gans.utils.images import to_unit_range
 
@@ -240,7 +241,7 @@ class ProGAN(EvaluationMixin, GANModule):
         return self.schedule_at().alpha
 
     def _world_size(self) -> int:
-        return self.trainer.world_size if self._trainer is not None else 1
+        return self.trainer.world_size if attached_trainer(self) is not None else 1
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         state = self.schedule_at()
@@ -310,7 +311,7 @@ class ProGAN(EvaluationMixin, GANModule):
     # ------------------------------------------------------------------ setup checks
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule if attached_trainer(self) is not None else None
         if dm is not None and stage == "fit" and not getattr(dm, "follows_progan_schedule", False):
             raise ConfigError(
                 f"ProGAN trains with a batch size and an image resolution that follow its schedule; "

@@ -40,11 +40,9 @@ Scale: ``generator.scale`` is the one value. The datamodule, the metrics' border
 
 from __future__ import annotations
 
-import argparse
 import sys
 from functools import partial
-from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Optional, Sequence
+from typing import Any, Callable, Iterable, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +55,8 @@ from lit_gans.losses.adversarial import GAN_LOSSES, RELATIVISTIC, GanLoss
 from lit_gans.models.base import GANModule, GeneratorOnly, StepLogs
 from lit_gans.networks.vgg import VGGFeatures
 from lit_gans.errors import ConfigError, MissingFileError
-from lit_gans.utils.weights import load_weights_into, save_atomic
+from lit_gans.io.checkpoints import load_weights_into
+from lit_gans.run._lightning import attached_trainer
 
 # SRGAN (Ledig et al. 2017)
 SRGAN_LR = 1e-4  # Sec. 3.2: "learning rate of 10^-4"; SRResNet and SRGAN alike
@@ -98,7 +97,7 @@ class _SuperResolution(EvaluationMixin):
         return self.evaluation.upscale(lr, net)
 
     def _check_data(self) -> None:
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         dm = trainer.datamodule if trainer is not None else None
         disc = getattr(self, "discriminator", None)
         crop = getattr(dm, "hr_crop", None)
@@ -366,70 +365,6 @@ class ESRGAN(PerceptualSRGAN):
         return partial(torch.optim.Adam, lr=ESRGAN_LR, betas=ESRGAN_BETAS)
 
 
-# ----------------------------------------------------------------------------- network interpolation
-def generator_state_dict(path: str, ema: bool = False) -> dict[str, Tensor]:
-    """A generator's weights in this project's layout from a lit_gans checkpoint (``generator.*`` or, with
-    ``ema``, ``generator_ema.*``), a plain state dict, or an official RRDBNet file (converted)."""
-    from lit_gans.networks.rrdb import convert_official_state_dict
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise MissingFileError(f"{file} does not exist; pass the path of an existing checkpoint or weights file")
-    obj = torch.load(file, map_location="cpu", weights_only=False)
-    if isinstance(obj, dict) and "state_dict" in obj:
-        prefix = "generator_ema." if ema else "generator."
-        sd = {k[len(prefix):]: v for k, v in obj["state_dict"].items() if k.startswith(prefix)}
-        if not sd:
-            raise KeyError(f"{file}: no '{prefix}*' weights in this checkpoint" + (" (trained without EMA?)" if ema else ""))
-        return sd
-    if not isinstance(obj, dict):
-        raise TypeError(f"{file}: expected a checkpoint or a state dict, got {type(obj).__name__}")
-    try:
-        return convert_official_state_dict(obj)
-    except KeyError:
-        return dict(obj)
-
-
-def interpolate_weights(psnr: dict[str, Tensor], gan: dict[str, Tensor], alpha: float) -> dict[str, Tensor]:
-    """ESRGAN network interpolation (Sec. 3.4, xinntao/ESRGAN ``net_interp.py``):
-    ``theta = (1 - alpha) * theta_PSNR + alpha * theta_GAN`` for every floating tensor; integer buffers
-    (BatchNorm's ``num_batches_tracked``) are taken from the GAN model."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
-    if set(psnr) != set(gan):
-        diff = sorted(set(psnr) ^ set(gan))
-        raise KeyError(f"the two generators have different layers (e.g. {diff[:5]}); they must be the same network")
-    out = {}
-    for key, theta_gan in gan.items():
-        theta_psnr = psnr[key]
-        if theta_psnr.shape != theta_gan.shape:
-            raise ConfigError(f"{key}: shapes differ, {tuple(theta_psnr.shape)} vs {tuple(theta_gan.shape)}")
-        out[key] = (1 - alpha) * theta_psnr + alpha * theta_gan if theta_gan.is_floating_point() else theta_gan.clone()
-    return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m lit_gans.models.super_resolution interpolate --psnr A --gan B --alpha 0.8 --out C``."""
-    parser = argparse.ArgumentParser(prog="python -m lit_gans.models.super_resolution", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser(
-        "interpolate",
-        help="ESRGAN network interpolation: (1 - alpha) * PSNR + alpha * GAN weights",
-        description="Blend a PSNR-oriented and a GAN generator (ESRGAN Sec. 3.4). Inputs: lit_gans checkpoints, "
-        "plain state dicts, or official RRDBNet files. Output: a state dict for --model.init_args.generator_ckpt.",
-    )
-    p.add_argument("--psnr", required=True, help="PSNR-oriented generator (e.g. the SRPretrain checkpoint, RRDB_PSNR_x4.pth)")
-    p.add_argument("--gan", required=True, help="GAN generator (e.g. the ESRGAN checkpoint, RRDB_ESRGAN_x4.pth)")
-    p.add_argument("--alpha", type=float, default=0.8, help="weight of the GAN model (0.8 in the ESRGAN README)")
-    p.add_argument("--out", required=True, help="output .pth (a plain state dict in this project's layout)")
-    p.add_argument("--ema", action="store_true", help="take generator_ema.* from lit_gans checkpoints")
-    args = parser.parse_args(argv)
-    blended = interpolate_weights(generator_state_dict(args.psnr, args.ema), generator_state_dict(args.gan, args.ema), args.alpha)
-    out = Path(args.out)
-    save_atomic(blended, out)
-    print(f"lit_gans: wrote {out} = {1 - args.alpha:g} * {args.psnr} + {args.alpha:g} * {args.gan}")
-    return 0
-
-
+# ----------------------------------------------------------------------------- network interpolation: lit-gans interpolate
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("network interpolation moved: lit-gans interpolate --psnr A --gan B --alpha 0.8 --out C (lit_gans.interpolate)")

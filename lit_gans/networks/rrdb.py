@@ -142,7 +142,7 @@ class RRDBNet(nn.Module):
 
     @staticmethod
     def convert_official_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """See :func:`convert_official_state_dict` (used by ``lit_gans.utils.weights.load_weights_into``)."""
+        """See :func:`convert_official_state_dict` (used by ``lit_gans.io.checkpoints.load_weights_into``)."""
         return convert_official_state_dict(state_dict)
 
 

@@ -26,7 +26,7 @@ two flat lists, ``downs`` (outermost first) and ``ups`` (outermost first). junya
 is in place, so its skip tensors carry LeakyReLU(x) instead of x; the only consumer of a skip is the
 ReLU at the start of the next up block, and ReLU(LeakyReLU(x)) = ReLU(x), so outputs are identical
 (checked against the official class with the same weights). Official checkpoints (``latest_net_G.pth``)
-load through :meth:`UnetGenerator.convert_official_state_dict` (``lit_gans.utils.weights.load_weights_into``
+load through :meth:`UnetGenerator.convert_official_state_dict` (``lit_gans.io.checkpoints.load_weights_into``
 calls it).
 """
 

@@ -1,0 +1,207 @@
+"""What ``lit-gans`` decides before anything is built, one named step each (``LitGansCLI.resolve_run`` runs
+them in order on the subcommand's parsed config):
+
+1. :func:`name_experiment`       ``--experiment``, default the first ``--config`` file's name
+2. :func:`choose_folder`         ``runs/<experiment>`` or ``--trainer.default_root_dir``; fast_dev_run: a temp folder
+3. :func:`point_checkpoints`     every ModelCheckpoint writes into ``<folder>/checkpoints`` unless told otherwise
+4. :func:`restore_batch_limits`  ``limit_*_batches=1`` means one batch, as written
+5. :func:`find_unused_strategy`  ``ddp`` -> ``ddp_find_unused_parameters_true``
+6. :func:`start_checkpoint`      ``last``, the SLURM requeue, a fresh fit into a used folder, predict untrained
+7. :func:`check_checkpoint`      the checkpoint's model class against the config's, its W&B run id
+8. :func:`configure_loggers`     the W&B run (``predict`` opens none)
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from lit_gans.errors import ConfigError, MissingFileError
+from lit_gans.io.checkpoints import find_resume_checkpoint, read_checkpoint_info, weights_option
+from lit_gans.run.layout import checkpoint_dir, default_folder
+from lit_gans.run.wandb import configure_wandb_logger
+
+#: Lightning strategy names whose DDP would not find the unused (other) network's parameters.
+FIND_UNUSED = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
+               "ddp_fork": "ddp_fork_find_unused_parameters_true", "ddp_notebook": "ddp_notebook_find_unused_parameters_true"}
+
+#: Trainer options where an int is a number of batches and a float a fraction of them.
+BATCH_LIMITS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                "overfit_batches", "val_check_interval")
+
+#: ``--ckpt_path`` values that keep Lightning's own meaning.
+LIGHTNING_CKPT_NAMES = ("best", "hpc", "registry")
+
+
+def class_name(value: Any) -> Optional[str]:
+    """The class path of a ``class_path`` config entry (or of a plain string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return getattr(value, "class_path", None) or (value.get("class_path") if hasattr(value, "get") else None)
+
+
+def import_path(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def is_subclass(class_path: Optional[str], base: type) -> bool:
+    if not class_path:
+        return False
+    try:
+        cls = import_path(class_path)
+    except Exception:  # noqa: BLE001 - jsonargparse reports unknown classes itself
+        return False
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def model_weights_option(config: Any) -> str:
+    """The config's model option that loads official generator weights (named in messages)."""
+    path = class_name(config.model)
+    try:
+        return weights_option(import_path(path) if path else None)
+    except Exception:  # noqa: BLE001 - an unknown class is reported by jsonargparse itself
+        return weights_option(None)
+
+
+# ---------------------------------------------------------------------------------------------- the steps
+def name_experiment(config: Any) -> str:
+    experiment = config.get("experiment")
+    if not experiment:
+        paths = config.get("config") or []
+        first = next((p for p in paths if p), None)
+        experiment = Path(str(first)).stem if first else (class_name(config.model) or "run").rsplit(".", 1)[-1].lower()
+        config.experiment = experiment
+    return experiment
+
+
+def choose_folder(config: Any, experiment: str) -> Path:
+    trainer_cfg = config.trainer
+    if trainer_cfg.get("fast_dev_run"):
+        folder = Path(tempfile.mkdtemp(prefix=f"lit_gans-fast_dev_run-{experiment}-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        print(f"lit_gans: fast_dev_run: files go to {folder} (removed at exit), not to the experiment's folder",
+              file=sys.stderr)
+    else:
+        folder = Path(trainer_cfg.get("default_root_dir") or default_folder(experiment))
+    trainer_cfg.default_root_dir = str(folder)
+    return folder
+
+
+def point_checkpoints(config: Any, folder: Path) -> Path:
+    """Every ModelCheckpoint without a ``dirpath`` writes into ``<folder>/checkpoints``; returns the folder that
+    ``last`` is looked up in (the first ModelCheckpoint's)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    ckpt_dir = None
+    for cb in config.trainer.get("callbacks") or []:
+        if is_subclass(class_name(cb), ModelCheckpoint):
+            if cb.init_args.get("dirpath") in (None, ""):
+                cb.init_args.dirpath = str(checkpoint_dir(folder))
+            ckpt_dir = ckpt_dir or Path(cb.init_args.dirpath)
+    return ckpt_dir if ckpt_dir is not None else checkpoint_dir(folder)
+
+
+def restore_batch_limits(config: Any, argv: list[str]) -> None:
+    """``--trainer.limit_train_batches=1`` means one batch (Lightning: an int is a number of batches, a float
+    a fraction), but the parser turns ``Union[int, float]`` values into floats (1 -> 1.0, all batches). Read
+    the value as written (command line, else the YAML files) and give an integer back its type."""
+    import yaml
+
+    for key in BATCH_LIMITS:
+        value = config.trainer.get(key)
+        if not isinstance(value, float) or not value.is_integer():
+            continue
+        raw = None
+        for i, arg in enumerate(argv):
+            if arg.startswith(f"--trainer.{key}="):
+                raw = arg.split("=", 1)[1]
+            elif arg == f"--trainer.{key}" and i + 1 < len(argv):
+                raw = argv[i + 1]
+        if raw is None:
+            for path in config.get("config") or []:
+                try:
+                    loaded = yaml.safe_load(Path(str(path)).read_text()) or {}
+                except OSError:
+                    continue
+                if key in (loaded.get("trainer") or {}):
+                    raw = loaded["trainer"][key]
+        if isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit()):
+            config.trainer[key] = int(value)
+
+
+def find_unused_strategy(config: Any) -> None:
+    strategy = config.trainer.get("strategy")
+    if isinstance(strategy, str) and strategy in FIND_UNUSED:
+        config.trainer.strategy = FIND_UNUSED[strategy]
+
+
+def start_checkpoint(config: Any, stage: str, experiment: str, folder: Path, ckpt_dir: Path) -> Optional[str]:
+    """The checkpoint this run starts from: ``last`` (or, for a requeued SLURM fit, no ``--ckpt_path``) is the
+    newest checkpoint of the run folder; a fresh fit into a folder that holds a run is refused."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    fast_dev_run = config.trainer.get("fast_dev_run")
+    ckpt_path = config.get("ckpt_path")
+    slurm = SLURMEnvironment.detect()
+    if ckpt_path == "last" or (ckpt_path is None and slurm and stage == "fit" and not fast_dev_run):
+        found = find_resume_checkpoint(folder, ckpt_dir, slurm=slurm)
+        if found is None and ckpt_path == "last":
+            raise MissingFileError(
+                f"--ckpt_path last: no checkpoint in {ckpt_dir} (nor hpc_ckpt_*.ckpt in {folder}). "
+                f"Train first (lit-gans fit --config ...), or give --ckpt_path <file>; the experiment is "
+                f"'{experiment}' (--experiment) and its folder {folder} (--trainer.default_root_dir)"
+            )
+        if found is not None:
+            if ckpt_path is None:
+                print(f"lit_gans: SLURM job: resuming from {found}", file=sys.stderr)
+            ckpt_path = str(found)
+            config.ckpt_path = ckpt_path
+    elif ckpt_path in LIGHTNING_CKPT_NAMES:
+        pass
+    elif ckpt_path is None and stage == "fit" and not fast_dev_run:
+        existing = sorted(ckpt_dir.glob("*.ckpt")) if ckpt_dir.is_dir() else []
+        if existing:
+            raise ConfigError(
+                f"{folder} already holds a run ({existing[0]}): resume it with --ckpt_path last, start another "
+                f"experiment with --experiment <new name> (folder runs/<new name>), or delete {folder}"
+            )
+    elif ckpt_path is None and stage == "predict":
+        print("lit_gans: WARNING: predict without --ckpt_path: the weights are UNTRAINED (random). "
+              "Pass --ckpt_path last (or a .ckpt file) to use a trained model.", file=sys.stderr)
+    return ckpt_path
+
+
+def check_checkpoint(config: Any, ckpt_path: Optional[str]) -> Optional[dict[str, Any]]:
+    """The lit_gans part of the checkpoint (None for Lightning's names); one of another model class is refused."""
+    if ckpt_path in (None, "last", *LIGHTNING_CKPT_NAMES):
+        return None
+    info = read_checkpoint_info(ckpt_path, option=model_weights_option(config))
+    model_class, saved_class = class_name(config.model), info.get("model_class")
+    if saved_class and model_class and saved_class != model_class:
+        raise ConfigError(
+            f"--ckpt_path {ckpt_path} holds a {saved_class} model, but the config builds a {model_class}: "
+            "give a checkpoint of this experiment, or the config that trained this checkpoint"
+        )
+    return info
+
+
+def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, resume_id: Optional[str]) -> Optional[str]:
+    """W&B: one run per experiment run; ``predict`` opens none. Returns the W&B run id resumed, if any."""
+    trainer_cfg = config.trainer
+    logger = trainer_cfg.get("logger")
+    if stage == "predict" and logger not in (None, False):
+        trainer_cfg.logger = False  # predict writes files and logs nothing: no W&B run
+        return None
+    resumed = None
+    model_name = (class_name(config.model) or "").rsplit(".", 1)[-1]
+    for lg in logger if isinstance(logger, list) else [logger]:
+        if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(class_name(lg)):
+            resumed = configure_wandb_logger(lg, stage, experiment, folder, model_name, resume_id) or resumed
+    return resumed
