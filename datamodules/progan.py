@@ -266,7 +266,7 @@ class ProGANDataModule(L.LightningDataModule):
         for p in files:
             st = p.stat()
             h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
-        from datamodules.embedded import cache_dir as default_cache
+        from lit_gans.datasets.embedded import cache_dir as default_cache
 
         folder = Path(self.cache_dir).expanduser() if self.cache_dir else default_cache() / "progan"
         return folder / f"progan_{h.hexdigest()[:16]}_{self.resolution}px_{self.channels}ch.npy"

@@ -16,7 +16,7 @@ Pipeline (BasicSR ``PairedImageDataset`` + ``paired_random_crop`` + ``augment`` 
   on the device, and every part of an image can still be drawn.
 * Device (training): for HR-only data the LR window is made by the degradation named in ``degradation``:
   ``"bicubic"`` = MATLAB ``imresize(hr, 1/s)`` (antialiased cubic, a = -0.5, symmetric borders;
-  :func:`lit_gans.metrics.sr.imresize_bicubic`), the kernel that made DIV2K ``LR_bicubic`` and the
+  :func:`lit_gans.utils.resize.imresize_bicubic`), the kernel that made DIV2K ``LR_bicubic`` and the
   standard test sets, rounded to 8 bits like a saved LR file (``quantize_lr``). Then one random
   ``hr_crop`` crop aligned on the LR grid, so LR is exactly HR / scale; a horizontal flip, a vertical flip
   and a transpose (BasicSR ``augment(hflip=True, rotation=True)``: the 8 dihedral transforms), each with
@@ -64,7 +64,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image, report_modes
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
-from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
+from lit_gans.utils.resize import imresize_bicubic, quantize_8bit
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
 TEST_LAYOUTS = (
@@ -360,7 +360,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
 
     def _train_pairs(self, s: int) -> list[tuple[Path, Optional[Path]]]:
         if self.root is None:
-            from datamodules.embedded import photos_folder
+            from lit_gans.datasets.embedded import photos_folder
 
             hr = list_images(photos_folder("train"), "embedded photos")
         else:
@@ -421,7 +421,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         if self.val_root is None:
             if self.root is not None:
                 return None
-            from datamodules.embedded import photos_folder
+            from lit_gans.datasets.embedded import photos_folder
 
             return [(p, None) for p in list_images(photos_folder("heldout"), "embedded photos")]
         if self.val_lr_root is not None:
