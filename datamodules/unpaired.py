@@ -324,12 +324,6 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
 
 
     # ------------------------------------------------------------------ device side
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        trainer = self.trainer
-        if trainer is not None and trainer.predicting and getattr(trainer.lightning_module, "predict_tile", None):
-            return batch  # tiled prediction: the photo stays on the host; the model moves one tile at a time
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         training = self.trainer is not None and self.trainer.training
         for key in ("A", "B", "target"):

@@ -92,12 +92,19 @@ class UnpairedTranslationMixin:
                 self.image_pools[name].load_state_dict(per_rank[rank % len(per_rank)])
 
     # ------------------------------------------------------------------ prediction
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Tiled prediction: the photo stays on the host; :meth:`_apply_maybe_tiled` moves one tile at a time.
+        (The model decides, as it is the one that tiles; the datamodule does not look at the model.)"""
+        if self.predict_tile and self._trainer is not None and self._trainer.predicting:  # type: ignore[attr-defined]
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)  # type: ignore[misc]
+
     def _apply_maybe_tiled(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """``fn`` on ``x`` [B, C, H, W], tile by tile when ``predict_tile`` is set (result on x's device).
 
-        The project's datamodules keep predict batches on the host when the model has ``predict_tile``
-        set (``UnpairedDataModule.transfer_batch_to_device``), so a 4K photo never sits on the device
-        whole: each tile is moved there, processed and brought back (``lit_gans.utils.tiling``)."""
+        With ``predict_tile`` set, predict batches stay on the host (:meth:`transfer_batch_to_device`), so a 4K
+        photo never sits on the device whole: each tile is moved there, processed and brought back
+        (``lit_gans.utils.tiling``)."""
         if not self.predict_tile:
             return fn(x.to(self.device))  # type: ignore[attr-defined]
         return tiled_apply(fn, x, tile=self.predict_tile, overlap=self.predict_tile_overlap, device=self.device)  # type: ignore[attr-defined]
