@@ -63,3 +63,34 @@ def test_smoke_args_come_from_the_yaml():
     args = smoke_args("pix2pix_facades.yaml")
     assert args[0] == "--data.init_args.root=null" and args[-1] == "--model.init_args.generator.init_args.ngf=8" and len(args) == 6
     assert smoke_args("pix2pix_embedded.yaml") == []
+
+
+def _printed(args: list[str], capsys) -> dict:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exc:
+        LitGansCLI(args=args + ["--print_config"])
+    assert exc.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_shared_defaults_apply_and_lists_replace(tmp_path, capsys):
+    """A YAML with only a model and data gets lit_gans/configs/defaults.yaml (seed, logger, both callbacks) in
+    every subcommand; a YAML's callbacks list replaces the defaults' list; dictionaries merge."""
+    text = (ROOT / "experiments" / "lsgan_digits.yaml").read_text()
+    minimal = tmp_path / "minimal.yaml"
+    minimal.write_text(text[text.index("model:"):])  # model and data only
+    for sub in ("fit", "validate", "test", "predict"):
+        cfg = _printed([sub, "--config", str(minimal)], capsys)
+        assert cfg["seed_everything"] == 0 and cfg["trainer"]["devices"] == 1
+        assert cfg["trainer"]["logger"]["class_path"] == "lightning.pytorch.loggers.WandbLogger"
+        assert cfg["trainer"]["logger"]["init_args"]["project"] == "lit_gans"
+        assert [c["class_path"] for c in cfg["trainer"]["callbacks"]] == ["lit_gans.callbacks.SampleGridLogger",
+                                                                          "lit_gans.callbacks.RunCheckpoint"]
+    own = tmp_path / "own.yaml"
+    own.write_text("trainer:\n  callbacks:\n    - {class_path: lit_gans.callbacks.RunCheckpoint, init_args: {every_n_minutes: 5}}\n"
+                   "  logger: {init_args: {project: other}}\n" + text[text.index("model:"):])
+    cfg = _printed(["fit", "--config", str(own)], capsys)
+    assert [(c["class_path"], c["init_args"]["every_n_minutes"]) for c in cfg["trainer"]["callbacks"]] == [
+        ("lit_gans.callbacks.RunCheckpoint", 5)]
+    assert cfg["trainer"]["logger"]["class_path"] == "lightning.pytorch.loggers.WandbLogger"
+    assert cfg["trainer"]["logger"]["init_args"]["project"] == "other"
+    assert cfg["trainer"]["accelerator"] == "auto"
