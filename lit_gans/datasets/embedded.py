@@ -101,7 +101,7 @@ def photos_folder(split: str = "train", root: str | Path | None = None) -> Path:
 
 
 # ------------------------------------------------------------------ low-light (EnlightenGAN), see datamodules/lowlight.py
-DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented above)
+DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented in datamodules/lowlight.py)
 EMBEDDED_MAX_SIDE = 512
 EMBEDDED_VERSION = "v1"  # bump when the recipe changes, so stale caches are not reused
 EXCLUDED_PHOTOS = ("hubble_deep_field",)

@@ -123,7 +123,7 @@ def _load_split(dataset: Dataset, root: str | os.PathLike | None, seed: int) -> 
     if dataset == "digits":
         x_train, y_train, x_held, y_held = digits_split(seed)
     elif dataset == "mnist":
-        x_train, y_train, x_held, y_held = mnist_split(str(root or "data"), option="--root")
+        x_train, y_train, x_held, y_held = mnist_split(str(root or "data"))
     else:
         raise ValueError(f"train_digit_classifier: dataset must be 'digits' or 'mnist', got {dataset!r}")
 
