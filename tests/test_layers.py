@@ -10,6 +10,7 @@ under ``if TYPE_CHECKING:``. A new top-level package of ``lit_gans`` must be giv
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -108,6 +109,7 @@ def layer_of(module: str) -> int | None:
     return LAYERS[best] if best is not None else None
 
 
+@functools.lru_cache(maxsize=None)  # parsed once per tree and test session
 def graph(root: Path) -> tuple[dict[str, Path], list[Import]]:
     modules = project_modules(root)
     return modules, [imp for name, path in modules.items() for imp in imports_of(name, path, modules)]
