@@ -13,11 +13,11 @@ from typing import Any, Optional
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size, eval_sampler
+from datamodules.images import check_batch_size, eval_sampler
+from lit_gans.datasets.digits import digits_split, mnist_dataset, mnist_split, resize_digits
 from lit_gans.utils.resumable import ResumableLoader
 
 
@@ -104,10 +104,7 @@ class DigitImagesDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "image" in batch:
-            x = batch["image"].float()
-            if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-                x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-            batch["image"] = x.clamp(0.0, 1.0) * 2.0 - 1.0  # networks work in [-1, 1] (Tanh output)
+            batch["image"] = resize_digits(batch["image"].float(), self.image_size) * 2.0 - 1.0  # networks: [-1, 1] (Tanh)
         return batch
 
 
@@ -131,19 +128,7 @@ class DigitsDataModule(DigitImagesDataModule):
         self.val_fraction, self.seed = val_fraction, seed
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        from datamodules.embedded import load_digits
-
-        images, labels = load_digits()
-        g = torch.Generator().manual_seed(self.seed)
-        val_idx = []
-        for c in range(self.num_classes):
-            idx = (labels == c).nonzero().view(-1)
-            idx = idx[torch.randperm(len(idx), generator=g)]
-            val_idx.append(idx[: round(len(idx) * self.val_fraction)])
-        val = torch.cat(val_idx).sort().values
-        train_mask = torch.ones(len(labels), dtype=torch.bool)
-        train_mask[val] = False
-        return images[train_mask], labels[train_mask], images[val], labels[val]
+        return digits_split(self.seed, self.val_fraction)
 
 
 class MNISTDataModule(DigitImagesDataModule):
@@ -166,18 +151,7 @@ class MNISTDataModule(DigitImagesDataModule):
         self.root, self.download, self.val_size = root, download, val_size
 
     def _dataset(self, train: bool, download: bool):  # noqa: ANN202
-        from torchvision.datasets import MNIST
-
-        try:
-            return MNIST(self.root, train=train, download=download)
-        except Exception as err:
-            raw = Path(self.root).expanduser() / "MNIST" / "raw"
-            raise DataError(
-                f"MNIST is not available under --data.root={self.root} ({type(err).__name__}: {err}). Expected the files "
-                f"{raw}/train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-                "(or their .gz). Download them on a machine with network access (lit-gans fit ... --data.download=true), "
-                "copy the MNIST folder there, or use the embedded digits (datamodules.digits.DigitsDataModule)."
-            ) from err
+        return mnist_dataset(self.root, train, download)
 
     def prepare_data(self) -> None:
         """With ``download``: fetch the four files into ``<root>/MNIST/raw`` (``lit_gans.datasets``: torchvision's
@@ -191,9 +165,4 @@ class MNISTDataModule(DigitImagesDataModule):
             self._dataset(train, False)
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        tr, te = self._dataset(True, False), self._dataset(False, False)
-        xva, yva = te.data, te.targets
-        if self.val_size:
-            xva, yva = xva[: self.val_size], yva[: self.val_size]
-        to01 = lambda x: x.unsqueeze(1).float().div_(255.0)  # noqa: E731
-        return to01(tr.data), tr.targets.long(), to01(xva), yva.long()
+        return mnist_split(self.root, self.val_size)

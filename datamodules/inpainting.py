@@ -316,7 +316,7 @@ class InpaintingDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ setup: every check happens here
     def _embedded(self, split: str) -> Path:
-        from datamodules.embedded import photos_folder
+        from lit_gans.datasets.embedded import photos_folder
 
         return photos_folder(split)
 

@@ -93,7 +93,7 @@ def embedded_photos_root(short_side: int = EMBEDDED_SHORT_SIDE, root: Optional[s
     import shutil
     import tempfile
 
-    from datamodules.embedded import cache_dir, load_photos
+    from lit_gans.datasets.embedded import cache_dir, load_photos
 
     target = Path(root or cache_dir() / f"embedded_color_{short_side}")
     if (target / "train").is_dir() and (target / "val").is_dir():

@@ -14,8 +14,8 @@ low-light input is darkened further by a factor 1/t, t uniform in {2.00, 2.01, .
 sees, ``batch["A_input"]``; the self feature preserving loss still compares with the undarkened
 ``batch["A"]``, as officially. All of it runs on the device.
 
-Offline default (``root: null``): the embedded photos (``datamodules.embedded``), written once as folders
-by :func:`embedded_lowlight_root`:
+Offline default (``root: null``): the embedded photos (``lit_gans.datasets.embedded``), written once as folders
+by :func:`lit_gans.datasets.embedded.embedded_lowlight_root` (the recipe lives there, next to the photos):
 
 * every training photo is downscaled to at most 512 px on its long side and cut into two halves across
   its long side; the **darkened set (trainA) takes the first half, the normal set (trainB) the second**,
@@ -30,12 +30,9 @@ by :func:`embedded_lowlight_root`:
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
@@ -44,67 +41,7 @@ from torch.utils.data import Dataset
 from datamodules.images import eval_sampler, list_images, match_by_stem
 from lit_gans.errors import ConfigError
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
-
-DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented above)
-EMBEDDED_MAX_SIDE = 512
-EMBEDDED_VERSION = "v1"  # bump when the recipe changes, so stale caches are not reused
-EXCLUDED_PHOTOS = ("hubble_deep_field",)
-
-
-def darken(image: np.ndarray, gamma: float = DARKEN_GAMMA, gain: float = DARKEN_GAIN) -> np.ndarray:
-    """The documented synthetic darkening of uint8 RGB: ``round(255 * gain * (x / 255) ** gamma)``."""
-    x = image.astype(np.float64) / 255.0
-    return np.clip(np.round(255.0 * gain * x**gamma), 0, 255).astype(np.uint8)
-
-
-def _downscale(image: np.ndarray, max_side: int = EMBEDDED_MAX_SIDE) -> np.ndarray:
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image
-    f = max_side / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((round(w * f), round(h * f)), Image.BICUBIC))
-
-
-def _halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h, w = image.shape[:2]
-    return (image[:, : w // 2], image[:, w // 2 :]) if w >= h else (image[: h // 2], image[h // 2 :])
-
-
-def embedded_lowlight_root(root: str | Path | None = None) -> Path:
-    """Write (once) and return the embedded low-light data set: ``trainA`` (darkened halves), ``trainB``
-    (normal other halves), ``testA``/``low`` (darkened held-out photos), ``testB``/``high`` (originals)."""
-    from PIL import Image
-
-    from datamodules.embedded import cache_dir, load_photos
-
-    target = Path(root or cache_dir()) / f"embedded_lowlight_{EMBEDDED_VERSION}"
-    if (target / "high").is_dir() and any((target / "high").glob("*.png")):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lowlight-", dir=target.parent))
-    try:
-        for sub in ("trainA", "trainB", "testA", "testB", "low", "high"):
-            (tmp / sub).mkdir()
-        for name, photo in load_photos("train").items():
-            if name in EXCLUDED_PHOTOS:
-                continue
-            first, second = _halves(_downscale(photo))
-            Image.fromarray(darken(first)).save(tmp / "trainA" / f"{name}.png")
-            Image.fromarray(np.ascontiguousarray(second)).save(tmp / "trainB" / f"{name}.png")
-        for name, photo in load_photos("heldout").items():
-            photo = _downscale(photo)
-            for sub, image in (("testA", darken(photo)), ("low", darken(photo)), ("testB", photo), ("high", photo)):
-                Image.fromarray(image).save(tmp / sub / f"{name}.png")
-        try:
-            tmp.rename(target)
-        except OSError:  # another process wrote it first; theirs is complete
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+from lit_gans.datasets.embedded import DARKEN_GAIN, DARKEN_GAMMA, darken, embedded_lowlight_root  # noqa: F401 - re-exported
 
 
 class LowLightDataModule(UnpairedDataModule):

@@ -294,7 +294,7 @@ def embedded_paired_root(root: Optional[str | Path] = None, short_side: int = EM
     import shutil
     import tempfile
 
-    from datamodules.embedded import cache_dir, load_photos
+    from lit_gans.datasets.embedded import cache_dir, load_photos
 
     target = Path(root or cache_dir() / f"embedded_paired_{short_side}")
     if (target / "train").is_dir() and (target / "val").is_dir():

@@ -257,6 +257,7 @@ class ProGANDataModule(L.LightningDataModule):
         self.train_set: Optional[UInt8Images] = None
         self.val_set: Optional[UInt8Images] = None
         self._flip = None
+        self._schedule: Optional[tuple[Callable[[int], int], Callable[[], int], Callable[[], tuple[int, float]]]] = None
 
     # ------------------------------------------------------------------ folder cache
     def _files(self) -> list[Path]:
@@ -268,7 +269,7 @@ class ProGANDataModule(L.LightningDataModule):
         for p in files:
             st = p.stat()
             h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
-        from datamodules.embedded import cache_dir as default_cache
+        from lit_gans.datasets.embedded import cache_dir as default_cache
 
         folder = Path(self.cache_dir).expanduser() if self.cache_dir else default_cache() / "progan"
         return folder / f"progan_{h.hexdigest()[:16]}_{self.resolution}px_{self.channels}ch.npy"
@@ -347,21 +348,26 @@ class ProGANDataModule(L.LightningDataModule):
             self.train_set, self.val_set = UInt8Images(self._to_uint8(xtr, pad)), UInt8Images(self._to_uint8(xva, pad))
 
     # ------------------------------------------------------------------ loaders
-    def _model(self):  # noqa: ANN202
-        model = self.trainer.lightning_module if self.trainer is not None else None
-        if model is None or not all(hasattr(model, a) for a in ("batch_size_at", "images_seen", "progress")):
+    def follow_schedule(self, batch_size_at: Callable[[int], int], images_seen: Callable[[], int],
+                        progress: Callable[[], tuple[int, float]]) -> None:
+        """The training schedule these batches follow, given by the model (``ProGAN.setup``): the batch size at
+        a number of images seen, the images seen so far, and the (stage, fade-in alpha) to blend the reals with."""
+        self._schedule = (batch_size_at, images_seen, progress)
+
+    def _followed(self) -> tuple[Callable[[int], int], Callable[[], int], Callable[[], tuple[int, float]]]:
+        if self._schedule is None:
             raise TypeError(
                 "ProGANDataModule follows the model's schedule: use it with lit_gans.models.progan.ProGAN "
-                f"(got {type(model).__name__})"
+                "(its setup gives the schedule: follow_schedule)"
             )
-        return model
+        return self._schedule
 
     def train_dataloader(self) -> DataLoader:
-        model = self._model()
+        batch_size_at, images_seen, _ = self._followed()
         world = self.trainer.world_size if self.trainer is not None else 1
         rank = self.trainer.global_rank if self.trainer is not None else 0
         sampler = ProgressiveBatchSampler(
-            SequentialSampler(self.train_set), len(self.train_set), model.batch_size_at, lambda: model.images_seen,
+            SequentialSampler(self.train_set), len(self.train_set), batch_size_at, images_seen,
             seed=self.seed, epoch_images=self.epoch_images, rank=rank, world_size=world,
         )
         # own generator: a DataLoader iterator draws its workers' base seed from it, not from the global RNG
@@ -401,7 +407,7 @@ class ProGANDataModule(L.LightningDataModule):
 
                     self._flip = RandomHorizontalFlip(p=0.5)  # official mirror_augment: per image, p = 0.5
                 x = self._flip(x)
-            stage, alpha = self._model().progress()
+            stage, alpha = self._followed()[2]()
             x = fade_reals(x, 4 * 2**stage, alpha)
         batch["image"] = x
         return batch

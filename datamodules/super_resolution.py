@@ -16,7 +16,7 @@ Pipeline (BasicSR ``PairedImageDataset`` + ``paired_random_crop`` + ``augment`` 
   on the device, and every part of an image can still be drawn.
 * Device (training): for HR-only data the LR window is made by the degradation named in ``degradation``:
   ``"bicubic"`` = MATLAB ``imresize(hr, 1/s)`` (antialiased cubic, a = -0.5, symmetric borders;
-  :func:`lit_gans.metrics.sr.imresize_bicubic`), the kernel that made DIV2K ``LR_bicubic`` and the
+  :func:`lit_gans.utils.resize.imresize_bicubic`), the kernel that made DIV2K ``LR_bicubic`` and the
   standard test sets, rounded to 8 bits like a saved LR file (``quantize_lr``). Then one random
   ``hr_crop`` crop aligned on the LR grid, so LR is exactly HR / scale; a horizontal flip, a vertical flip
   and a transpose (BasicSR ``augment(hflip=True, rotation=True)``: the 8 dihedral transforms), each with
@@ -64,7 +64,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image, report_modes
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
-from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
+from lit_gans.utils.resize import imresize_bicubic, quantize_8bit
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
 TEST_LAYOUTS = (
@@ -329,6 +329,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.root, self.lr_root, self.val_root, self.val_lr_root = root, lr_root, val_root, val_lr_root
         self.predict_root = predict_root
         self.scale: Optional[int] = scale
+        self._pending_stages: list[str] = []  # setup() stages waiting for the model's scale (follow_scale)
         self.hr_crop, self.window = hr_crop, window
         self.degradation, self.quantize_lr = degradation, quantize_lr
         self.flips, self.rotations = flips, rotations
@@ -343,15 +344,22 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.predict_set: Optional[Dataset] = None
 
     # ------------------------------------------------------------------ setup
-    def _resolve_scale(self) -> int:
-        model = self.trainer.lightning_module if self.trainer is not None else None
-        model_scale = getattr(model, "scale", None)
-        if model_scale is not None and self.scale is not None and int(model_scale) != int(self.scale):
+    def follow_scale(self, scale: int) -> None:
+        """The generator's scale, given by the model (its ``setup``, which Lightning runs after this datamodule's):
+        checked against ``scale`` when both are set; the stages that ``setup`` deferred for want of a scale are
+        built now."""
+        if self.scale is not None and int(scale) != int(self.scale):
             raise ConfigError(
-                f"--data.init_args.scale={self.scale} disagrees with the model's scale {model_scale}; leave the data's "
+                f"--data.init_args.scale={self.scale} disagrees with the model's scale {scale}; leave the data's "
                 "scale unset (it follows the generator's --model.init_args.generator.init_args.scale)"
             )
-        scale = model_scale if model_scale is not None else self.scale
+        self.scale = self._check_scale(scale)
+        pending, self._pending_stages = self._pending_stages, []
+        for stage in pending:
+            self.setup(stage)
+
+    @staticmethod
+    def _check_scale(scale: Optional[int]) -> int:
         if scale is None:
             raise ConfigError("scale is unknown: pass scale= to the datamodule when it is used without an SR model")
         if int(scale) not in (1, 2, 3, 4):
@@ -360,7 +368,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
 
     def _train_pairs(self, s: int) -> list[tuple[Path, Optional[Path]]]:
         if self.root is None:
-            from datamodules.embedded import photos_folder
+            from lit_gans.datasets.embedded import photos_folder
 
             hr = list_images(photos_folder("train"), "embedded photos")
         else:
@@ -421,7 +429,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         if self.val_root is None:
             if self.root is not None:
                 return None
-            from datamodules.embedded import photos_folder
+            from lit_gans.datasets.embedded import photos_folder
 
             return [(p, None) for p in list_images(photos_folder("heldout"), "embedded photos")]
         if self.val_lr_root is not None:
@@ -456,7 +464,10 @@ class SuperResolutionDataModule(L.LightningDataModule):
         prepare(self.val_lr_root, None, self.download, option="--data.init_args.val_lr_root")
 
     def setup(self, stage: str) -> None:
-        s = self.scale = self._resolve_scale()
+        if self.scale is None:  # follows the model's generator: built when the model gives it (follow_scale)
+            self._pending_stages.append(stage)
+            return
+        s = self.scale = self._check_scale(self.scale)
         if stage == "fit" and self.train_set is None:
             pairs = self._train_pairs(s)
             self.window_size = self._train_window(pairs, s)
@@ -483,6 +494,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
     def train_dataloader(self) -> DataLoader:
+        self._check_scale(self.scale)
         return ResumableLoader(  # an order that depends on (seed, epoch) only, resumable mid-epoch
             self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
@@ -496,15 +508,18 @@ class SuperResolutionDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
+        self._check_scale(self.scale)
         return self._eval_loader() if self.val_set is not None else []  # type: ignore[return-value]
 
     def test_dataloader(self) -> Any:
+        self._check_scale(self.scale)
         """One loader per test set (``test_roots``), else the validation set's."""
         if self.test_sets:
             return [self._eval_loader(d) for d in self.test_sets]
         return self._eval_loader()
 
     def predict_dataloader(self) -> DataLoader:
+        self._check_scale(self.scale)
         return DataLoader(self.predict_set, batch_size=1, shuffle=False, num_workers=self.num_workers)
 
     # ------------------------------------------------------------------ device side

@@ -147,7 +147,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
 
     Args:
         root: dataset folder with ``trainA/`` and ``trainB/`` (and optionally ``testA/``, ``testB/``).
-            None: the embedded photos (offline; ``datamodules.lowlight.embedded_lowlight_root``, domain A
+            None: the embedded photos (offline; ``lit_gans.datasets.embedded.embedded_lowlight_root``, domain A
             the synthetically darkened halves, B the normal halves).
         preprocess: ``resize_and_crop`` (junyanz default: resize to ``load_size`` square on the CPU,
             random ``crop_size`` crop on the device), ``crop`` (random crop of the full image, EnlightenGAN)
@@ -237,7 +237,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
 
     def resolved_root(self) -> Path:
         if self.root is None:
-            from datamodules.lowlight import embedded_lowlight_root
+            from lit_gans.datasets.embedded import embedded_lowlight_root
 
             return embedded_lowlight_root()
         return Path(self.root).expanduser()
@@ -324,12 +324,6 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
 
 
     # ------------------------------------------------------------------ device side
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        trainer = self.trainer
-        if trainer is not None and trainer.predicting and getattr(trainer.lightning_module, "predict_tile", None):
-            return batch  # tiled prediction: the photo stays on the host; the model moves one tile at a time
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         training = self.trainer is not None and self.trainer.training
         for key in ("A", "B", "target"):

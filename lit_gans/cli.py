@@ -98,6 +98,20 @@ def _help_epilog() -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- shared defaults
+#: The trainer/logger/callbacks every experiment shares (an experiment YAML holds what differs). Inside the package,
+#: so an installed lit_gans finds it; loaded before --config by every subcommand.
+DEFAULTS_YAML = Path(__file__).resolve().parent / "configs" / "defaults.yaml"
+
+
+def default_config_kwargs(run: bool = True) -> dict[str, Any]:
+    """``parser_kwargs`` that load :data:`DEFAULTS_YAML` first (into each subcommand's parser; with ``run=False``
+    there are no subcommands and the one parser takes it)."""
+    if not run:
+        return {"default_config_files": [str(DEFAULTS_YAML)]}
+    return {sub: {"default_config_files": [str(DEFAULTS_YAML)]} for sub in ("fit", "validate", "test", "predict")}
+
+
 class LitGansCLI(LightningCLIHooks):
     """LightningCLI with the run layer described in the module docstring."""
 
@@ -106,6 +120,7 @@ class LitGansCLI(LightningCLIHooks):
         parser_kwargs: dict[str, Any] = {}
         if any(a in ("-h", "--help") for a in argv):
             parser_kwargs.update(epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser_kwargs.update(default_config_kwargs(run))
         self.run_info: dict[str, Any] = {}
         self._argv = list(argv)
         super().__init__(

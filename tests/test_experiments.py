@@ -1,93 +1,48 @@
 """Every YAML in experiments/ runs through the real LightningCLI (real WandbLogger, offline) for a couple
-of optimizer steps on the embedded data, and prints its resolved config."""
+of optimizer steps on the embedded data, and prints its resolved config. A new YAML is picked up by its file
+name alone: the options that make it run offline live in the YAML (``# smoke:`` lines, see :func:`smoke_args`)."""
 
+import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lit_gans.cli import LitGansCLI
+from lit_gans.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 YAMLS = sorted(p.name for p in (ROOT / "experiments").glob("*.yaml"))
-
-_DIGITS28 = ["--data=datamodules.digits.DigitsDataModule", "--data.init_args.image_size=28"]
-_DIGITS32 = ["--data=datamodules.digits.DigitsDataModule", "--data.init_args.image_size=32"]
-
-#: How to run a YAML on the embedded data (YAMLs on embedded data need nothing). A YAML missing here
-#: and not embedded fails the test: every experiment must be runnable offline.
-OVERRIDES: dict[str, list[str]] = {
-    "gan_mnist.yaml": _DIGITS28,
-    "cgan_mnist.yaml": _DIGITS28,
-    "dcgan_mnist.yaml": _DIGITS32,
-    "wgan_mnist.yaml": _DIGITS32,
-    "wgan_gp_mnist.yaml": _DIGITS32,
-}
-_COCO = ["--data.init_args.root=null", "--data.init_args.preprocess=crop", "--data.init_args.crop_size=64",
-         "--data.init_args.batch_size=2", "--data.init_args.num_workers=0", "--data.init_args.subset=null"]
-OVERRIDES.update({
-    "pix2pix_facades.yaml": ["--data.init_args.root=null", "--data.init_args.load_size=72", "--data.init_args.crop_size=64",
-                             "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.num_downs=6",
-                             "--model.init_args.generator.init_args.ngf=8"],
-    "colorization_coco_pretrain.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false"],
-    "colorization_coco.yaml": _COCO + ["--model.init_args.generator.init_args.pretrained=false", "--model.init_args.generator_ckpt=null"],
-    "colorization_coco_resunet.yaml": _COCO,
-    "context_encoder_paris.yaml": ["--data.init_args.root=null", "--data.init_args.val_root=null", "--data.init_args.load_size=160",
-                                   "--data.init_args.batch_size=4", "--data.init_args.num_workers=0",
-                                   "--model.init_args.generator.init_args.bottleneck_dim=64"],
-    "cyclegan_horse2zebra.yaml": ["--data.init_args.root=null", "--data.init_args.load_size=72", "--data.init_args.crop_size=64",
-                                  "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.ngf=8",
-                                  "--model.init_args.generator_ba.init_args.ngf=8", "--model.init_args.discriminator.init_args.ndf=8",
-                                  "--model.init_args.discriminator_a.init_args.ndf=8"],
-    "enlightengan.yaml": ["--data.init_args.root=null", "--data.init_args.crop_size=64", "--data.init_args.batch_size=2",
-                          "--data.init_args.num_workers=0", "--model.init_args.vgg_weights=random",
-                          "--model.init_args.vgg_input_norm=caffe_nomean", "--model.init_args.generator.init_args.base_channels=8",
-                          "--model.init_args.discriminator.init_args.ndf=16", "--model.init_args.discriminator_local.init_args.ndf=16"],
-})
-#: Super-resolution: the embedded photos (no root), tiny networks, a random VGG (no ImageNet weights offline).
-_SR = ["--data.init_args.root=null", "--data.init_args.val_root=null", "--data.init_args.batch_size=2",
-       "--data.init_args.num_workers=0", "--model.init_args.generator.init_args.num_feat=8",
-       "--model.init_args.generator.init_args.num_blocks=1"]
-_SR_GAN = ["--model.init_args.discriminator.init_args.num_feat=8", "--model.init_args.vgg_weights=random",
-           "--model.init_args.generator_ckpt=null"]
-OVERRIDES.update({
-    "srresnet_div2k.yaml": _SR,
-    "srgan_div2k.yaml": _SR + _SR_GAN + ["--model.init_args.discriminator.init_args.dense_features=16"],
-    "rrdb_psnr_div2k.yaml": _SR + ["--model.init_args.generator.init_args.growth=4"],
-    "esrgan_div2k.yaml": _SR + _SR_GAN + ["--model.init_args.generator.init_args.growth=4"],
-})
-EMBEDDED = ("_digits.yaml", "_embedded.yaml")
-_PROGAN = ["--data.init_args.source=digits", "--data.init_args.num_workers=0", "--model.init_args.schedule.batch_size=4"]
-OVERRIDES["progan_celeba.yaml"] = OVERRIDES["progan_mnist.yaml"] = _PROGAN
-#: Model options that keep one step cheap (the metric networks have their own tests).
-CHEAP = {
-    "lit_gans.models.noise": ["--model.init_args.metrics=null"],
-    "lit_gans.models.progan": ["--model.init_args.metrics=null"],
-}
+#: The comment that holds an experiment's offline smoke-test options (docs/architecture.md, "Adding a model").
+SMOKE = "# smoke:"
 
 
-def _cheap_args(name: str) -> list[str]:
+def smoke_args(name: str) -> list[str]:
+    """How the offline test runs an experiment, read from the experiment itself: the words of its ``# smoke:``
+    comment lines (joined, shell-quoted), plus ``--model.init_args.metrics=null`` when the model sets
+    ``metrics`` (the metric networks have their own tests). A YAML with no ``# smoke:`` line runs as it is
+    (it must then use the embedded data, e.g. ``datamodules.digits.DigitsDataModule``); nothing to register."""
     text = (ROOT / "experiments" / name).read_text()
-    return [a for module, args in CHEAP.items() if module in text for a in args]
+    args = [a for line in text.splitlines() if line.startswith(SMOKE) for a in shlex.split(line[len(SMOKE):])]
+    model_args = ((yaml.safe_load(text) or {}).get("model") or {}).get("init_args") or {}
+    return args + (["--model.init_args.metrics=null"] if "metrics" in model_args else [])
 
-
-def _override(name: str) -> list[str]:
-    if name in OVERRIDES:
-        return OVERRIDES[name]
-    if any(name.endswith(suffix) or suffix[:-5] in name for suffix in EMBEDDED):
-        return []
-    pytest.fail(f"experiments/{name} has no embedded-data override in tests/test_experiments.py::OVERRIDES")
 
 
 @pytest.mark.parametrize("name", YAMLS)
 def test_yaml_runs_one_step(name, cli_args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # runs/<experiment>/ relative to the working directory
-    args = ["fit"] + cli_args(name) + _override(name) + _cheap_args(name) + [
+    args = ["fit"] + cli_args(name) + smoke_args(name) + [
         "--trainer.max_steps=2",
         "--trainer.limit_val_batches=0",
         "--trainer.num_sanity_val_steps=0",
         f"--trainer.logger.init_args.save_dir={tmp_path}",
     ]
-    cli = LitGansCLI(args=args)
+    try:
+        cli = LitGansCLI(args=args)
+    except UserError as err:  # e.g. a data folder that is not there: the YAML needs a `# smoke:` line
+        pytest.fail(f"experiments/{name} does not run offline ({err}); give it a `{SMOKE} --data.init_args...` "
+                    "comment line with the options that make it run on the embedded data")
     assert cli.trainer.global_step >= 1
     assert any((tmp_path / "wandb").glob("offline-run-*")), "W&B run not written (offline)"
 
@@ -99,3 +54,43 @@ def test_yaml_print_config(name, capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "class_path" in out and "optimizer_g" in out or "optimizer" in out
+
+
+def test_smoke_args_come_from_the_yaml():
+    """The options of a non-embedded experiment are read from its `# smoke:` lines (several lines join)."""
+    assert smoke_args("progan_celeba.yaml") == ["--data.init_args.source=digits", "--data.init_args.num_workers=0",
+                                                "--model.init_args.schedule.batch_size=4", "--model.init_args.metrics=null"]
+    args = smoke_args("pix2pix_facades.yaml")
+    assert args[0] == "--data.init_args.root=null" and args[-1] == "--model.init_args.generator.init_args.ngf=8" and len(args) == 6
+    assert smoke_args("pix2pix_embedded.yaml") == []
+
+
+def _printed(args: list[str], capsys) -> dict:  # noqa: ANN001
+    with pytest.raises(SystemExit) as exc:
+        LitGansCLI(args=args + ["--print_config"])
+    assert exc.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_shared_defaults_apply_and_lists_replace(tmp_path, capsys):
+    """A YAML with only a model and data gets lit_gans/configs/defaults.yaml (seed, logger, both callbacks) in
+    every subcommand; a YAML's callbacks list replaces the defaults' list; dictionaries merge."""
+    text = (ROOT / "experiments" / "lsgan_digits.yaml").read_text()
+    minimal = tmp_path / "minimal.yaml"
+    minimal.write_text(text[text.index("model:"):])  # model and data only
+    for sub in ("fit", "validate", "test", "predict"):
+        cfg = _printed([sub, "--config", str(minimal)], capsys)
+        assert cfg["seed_everything"] == 0 and cfg["trainer"]["devices"] == 1
+        assert cfg["trainer"]["logger"]["class_path"] == "lightning.pytorch.loggers.WandbLogger"
+        assert cfg["trainer"]["logger"]["init_args"]["project"] == "lit_gans"
+        assert [c["class_path"] for c in cfg["trainer"]["callbacks"]] == ["lit_gans.callbacks.SampleGridLogger",
+                                                                          "lit_gans.callbacks.RunCheckpoint"]
+    own = tmp_path / "own.yaml"
+    own.write_text("trainer:\n  callbacks:\n    - {class_path: lit_gans.callbacks.RunCheckpoint, init_args: {every_n_minutes: 5}}\n"
+                   "  logger: {init_args: {project: other}}\n" + text[text.index("model:"):])
+    cfg = _printed(["fit", "--config", str(own)], capsys)
+    assert [(c["class_path"], c["init_args"]["every_n_minutes"]) for c in cfg["trainer"]["callbacks"]] == [
+        ("lit_gans.callbacks.RunCheckpoint", 5)]
+    assert cfg["trainer"]["logger"]["class_path"] == "lightning.pytorch.loggers.WandbLogger"
+    assert cfg["trainer"]["logger"]["init_args"]["project"] == "other"
+    assert cfg["trainer"]["accelerator"] == "auto"

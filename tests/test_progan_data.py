@@ -126,4 +126,4 @@ def test_digits_and_mnist_padding():
     padded = ProGANDataModule(source="mnist", resolution=32, channels=3)._to_uint8(x, pad=2)
     assert padded.shape == (2, 3, 32, 32) and padded[:, :, 2:30, 2:30].min() == 255 and padded[:, :, :2].max() == 0
     with pytest.raises(TypeError, match="ProGAN"):
-        UInt8Images(np.zeros((2, 1, 4, 4), np.uint8)) and dm._model()
+        UInt8Images(np.zeros((2, 1, 4, 4), np.uint8)) and dm.train_dataloader()

@@ -156,21 +156,20 @@ def test_grayscale_and_rgba_files_become_rgb(tmp_path):
 
 
 def test_scale_comes_from_the_model_and_must_agree(tmp_path):
-    class Model:
-        scale = 3
-
-    class Trainer:
-        lightning_module = Model()
-
+    """Without ``scale`` the datamodule waits for the model's (``follow_scale``, called by the SR models' setup,
+    which Lightning runs after the datamodule's); a given ``scale`` must agree with it."""
     _save(tmp_path / "hr" / "a.png", _photo(96, 96))
     dm = _dm(root=str(tmp_path / "hr"), hr_crop=48)
-    dm.trainer = Trainer()
     dm.setup("fit")
+    assert dm.scale is None and dm.train_set is None  # deferred: no scale yet
+    with pytest.raises(ValueError, match="scale is unknown"):
+        dm.train_dataloader()
+    dm.follow_scale(3)
     assert dm.scale == 3 and dm.train_set.scale == 3
     dm2 = _dm(root=str(tmp_path / "hr"), hr_crop=48, scale=4)
-    dm2.trainer = Trainer()
+    dm2.setup("fit")
     with pytest.raises(ValueError, match="disagrees with the model's scale 3"):
-        dm2.setup("fit")
+        dm2.follow_scale(3)
 
 
 def test_missing_folders_and_stages(tmp_path):

@@ -11,6 +11,8 @@ Datamodules: ``--data.init_args.download=true`` makes ``prepare_data`` (one proc
 download at one base URL (an institutional mirror, a ``file://`` folder, or a test server).
 
 This package imports neither torch nor lightning (``list`` and ``download`` start in well under a second).
+Its submodules ``embedded`` (the data shipped in registry packages) and ``digits`` (the digit splits) are the
+plain loaders that the datamodules and the digit classifier share; they use torch and are imported only where used.
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ class ImageToImageProtocol(Protocol):
     def apply_maybe_tiled(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """``fn`` on ``x`` [B, C, H, W], tile by tile when the model's ``predict_tile`` is set (result on x's device).
 
-        The project's datamodules keep predict batches on the host when the model has ``predict_tile`` set
-        (``UnpairedDataModule.transfer_batch_to_device``), so a 4K photo never sits on the device whole: each tile is
+        The model keeps predict batches on the host when its ``predict_tile`` is set (its
+        ``transfer_batch_to_device``), so a 4K photo never sits on the device whole: each tile is
         moved there, processed and brought back (``lit_gans.utils.tiling``)."""
         tile = self.module.predict_tile
         if not tile:

@@ -113,22 +113,22 @@ class DigitClassifier(nn.Module):
 def _load_split(dataset: Dataset, root: str | os.PathLike | None, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(train images, train labels, held-out images, held-out labels); images [N, 1, 32, 32] in [0, 1].
 
-    The split and the preprocessing are the GAN datamodules' own (``datamodules/digits.py``): the digits'
-    held-out set is ``DigitsDataModule(seed=seed)``'s validation split, so with the default seed the
-    classifier never saw the images that serve as the FID reference; MNIST's is the 10k test set.
+    The split and the preprocessing are the GAN datamodules' own (``lit_gans.datasets.digits``, which
+    ``datamodules/digits.py`` reads too): the digits' held-out set is ``DigitsDataModule(seed=seed)``'s
+    validation split, so with the default seed the classifier never saw the images that serve as the FID
+    reference; MNIST's is the 10k test set.
     """
-    from datamodules.digits import DigitsDataModule, MNISTDataModule  # noqa: PLC0415
+    from lit_gans.datasets.digits import digits_split, mnist_split, resize_digits  # noqa: PLC0415
 
     if dataset == "digits":
-        datamodule = DigitsDataModule(image_size=IMAGE_SIZE, seed=seed)
+        x_train, y_train, x_held, y_held = digits_split(seed)
     elif dataset == "mnist":
-        datamodule = MNISTDataModule(root=str(root or "data"), image_size=IMAGE_SIZE, download=False)
+        x_train, y_train, x_held, y_held = mnist_split(str(root or "data"))
     else:
         raise ValueError(f"train_digit_classifier: dataset must be 'digits' or 'mnist', got {dataset!r}")
-    x_train, y_train, x_held, y_held = datamodule.load()
 
-    def to_32(x: Tensor) -> Tensor:  # the datamodule's on-device resize, then back from [-1, 1] to [0, 1]
-        return torch.cat([to_unit_range(datamodule.on_after_batch_transfer({"image": c}, 0)["image"]) for c in x.split(4096)])
+    def to_32(x: Tensor) -> Tensor:  # the datamodules' resize to [-1, 1] and back, bit for bit as the GAN batches
+        return torch.cat([to_unit_range(resize_digits(c, IMAGE_SIZE) * 2.0 - 1.0) for c in x.split(4096)])
 
     return to_32(x_train), y_train.long(), to_32(x_held), y_held.long()
 

@@ -86,6 +86,16 @@ class UnpairedTranslationMixin:
             if name in self.image_pools and per_rank:
                 self.image_pools[name].load_state_dict(per_rank[rank % len(per_rank)])
 
+    # ------------------------------------------------------------------ prediction
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Tiled prediction: the photo stays on the host and the evaluation protocol moves one tile at a time
+        (``lit_gans.evaluation.unpaired``). The model decides, as it is the one that tiles; the datamodule does
+        not look at the model."""
+        trainer = attached_trainer(self)
+        if self.predict_tile and trainer is not None and trainer.predicting:  # type: ignore[attr-defined]
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)  # type: ignore[misc]
+
 
 class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
     """CycleGAN with junyanz's defaults; see the module docstring for the loss and update details.

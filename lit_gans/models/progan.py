@@ -318,6 +318,8 @@ class ProGAN(EvaluationMixin, GANModule):
                 f"{type(dm).__name__} does not: use --data=datamodules.progan.ProGANDataModule "
                 "(source: folder | digits | mnist)"
             )
+        if dm is not None and getattr(dm, "follows_progan_schedule", False):
+            dm.follow_schedule(self.batch_size_at, lambda: self.images_seen, self.progress)  # what the batches follow
         if dm is not None:
             for attr in ("resolution", "channels"):
                 have = getattr(dm, attr, None)

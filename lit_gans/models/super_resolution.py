@@ -99,6 +99,8 @@ class _SuperResolution(EvaluationMixin):
     def _check_data(self) -> None:
         trainer = attached_trainer(self)
         dm = trainer.datamodule if trainer is not None else None
+        if dm is not None and hasattr(dm, "follow_scale"):
+            dm.follow_scale(self.scale)  # the generator's scale is the one value; the datamodule builds its sets at it
         disc = getattr(self, "discriminator", None)
         crop = getattr(dm, "hr_crop", None)
         size = getattr(disc, "input_size", None)
