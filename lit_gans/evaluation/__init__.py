@@ -14,7 +14,7 @@ Layering: this package may import lightning, ``lit_gans.utils``/``metrics``/``ne
 """
 
 from lit_gans.evaluation.protocol import INCEPTION_NOTE, EvaluationMixin, Protocol, TestResults, TestState, inception_available
-from lit_gans.evaluation.report import TestReport, check_lightning_checkpoint, csv_text, markdown_table, table_columns, write_report
+from lit_gans.evaluation.report import TestReport, csv_text, markdown_table, table_columns, write_report
 from lit_gans.evaluation.generation import GenerationEvaluation, generated_sample_ids, seeded_noise
 from lit_gans.evaluation.paired import PairedEvaluation, colourfulness
 from lit_gans.evaluation.unpaired import UnpairedEvaluation
@@ -35,7 +35,6 @@ __all__ = [
     "TestResults",
     "TestState",
     "UnpairedEvaluation",
-    "check_lightning_checkpoint",
     "colourfulness",
     "csv_text",
     "generated_sample_ids",
