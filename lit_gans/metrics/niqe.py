@@ -59,6 +59,7 @@ from lit_gans.utils.images import NonFiniteImagesError
 NIQE_PACKAGE = "basicsr"
 NIQE_PARAMS_FILE = ("metrics", "niqe_pris_params.npz")  # inside the installed basicsr package
 BLOCK_SIZE = 96  # niqe_release computequality(im, blocksizerow=96, blocksizecol=96, ...)
+Precision = Literal["float32", "float64"]
 WINDOW_SIZE, WINDOW_SIGMA = 7, 7.0 / 6.0  # computefeature/computequality: fspecial('gaussian', 7, 7/6)
 UNDEFINED_FLAT = "fewer than 2 of the {n} 96x96 blocks have texture of both signs: flat, ramp or stripe image"
 
@@ -122,16 +123,16 @@ def _cubic(x: Tensor) -> Tensor:
     return (1.5 * ax3 - 2.5 * ax2 + 1) * near + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * far
 
 
-def _resize_weights(in_len: int, scale: float) -> tuple[Tensor, list[int], int, int]:
+def _resize_weights(in_len: int, scale: float, dtype: torch.dtype = torch.float32) -> tuple[Tensor, list[int], int, int]:
     """float32 [out, taps] weights of MATLAB ``imresize(..., scale, 'bicubic')`` along one axis (antialiased
     when shrinking: kernel stretched by 1/scale), the first padded input index of each output, and the mirror
     padding before/after (MATLAB ``contributions``, computed in float32 torch as BasicSR's port does)."""
     out_len = math.ceil(in_len * scale)
     width = 4 / scale if scale < 1 else 4
-    u = torch.linspace(1, out_len, out_len) / scale + 0.5 * (1 - 1 / scale)  # output centres, 1-based input coords
+    u = torch.linspace(1, out_len, out_len, dtype=dtype) / scale + 0.5 * (1 - 1 / scale)  # output centres, 1-based input coords
     left = torch.floor(u - width / 2)
     taps = math.ceil(width) + 2
-    idx = left.view(out_len, 1).expand(out_len, taps) + torch.linspace(0, taps - 1, taps).view(1, taps).expand(out_len, taps)
+    idx = left.view(out_len, 1).expand(out_len, taps) + torch.linspace(0, taps - 1, taps, dtype=dtype).view(1, taps).expand(out_len, taps)
     dist = u.view(out_len, 1).expand(out_len, taps) - idx
     w = scale * _cubic(dist * scale) if scale < 1 else _cubic(dist)
     w = w / torch.sum(w, 1).view(out_len, 1).expand(out_len, taps)
@@ -155,19 +156,20 @@ def _mirror(x: Tensor, dim: int, before: int, after: int) -> Tensor:
 
 
 def imresize_matlab(img: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB ``imresize(img, scale)`` (bicubic, antialiasing on) of a 2-D image, in float32 (rows, then
-    columns; one ``mv`` product per output line, the arithmetic of BasicSR's ``imresize``)."""
-    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
-    w_h, starts_h, bh, ah = _resize_weights(x.shape[0], scale)
-    w_w, starts_w, bw, aw = _resize_weights(x.shape[1], scale)
+    """MATLAB ``imresize(img, scale)`` (bicubic, antialiasing on) of a 2-D image, in its dtype (float64 stays
+    float64, anything else float32; rows, then columns; one ``mv`` product per output line, the arithmetic of
+    BasicSR's ``imresize`` in float32)."""
+    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64 if img.dtype == np.float64 else np.float32))
+    w_h, starts_h, bh, ah = _resize_weights(x.shape[0], scale, x.dtype)
+    w_w, starts_w, bw, aw = _resize_weights(x.shape[1], scale, x.dtype)
     padded = _mirror(x, 0, bh, ah)
     taps = w_h.shape[1]
-    rows = torch.empty(len(starts_h), x.shape[1])
+    rows = torch.empty(len(starts_h), x.shape[1], dtype=x.dtype)
     for i, start in enumerate(starts_h):
         rows[i, :] = padded[start : start + taps, :].transpose(0, 1).mv(w_h[i])
     padded = _mirror(rows, 1, bw, aw)
     taps = w_w.shape[1]
-    out = torch.empty(len(starts_h), len(starts_w))
+    out = torch.empty(len(starts_h), len(starts_w), dtype=x.dtype)
     for j, start in enumerate(starts_w):
         out[:, j] = padded[:, start : start + taps].mv(w_w[j])
     return out.numpy()
@@ -213,8 +215,11 @@ def mscn(img: np.ndarray, window: np.ndarray) -> np.ndarray:
     return (img - mu) / (sigma + 1)
 
 
-def niqe_features(y: np.ndarray, window: Optional[np.ndarray] = None, block_size: int = BLOCK_SIZE) -> np.ndarray:
-    """[n_blocks, 36] NIQE features of a 2-D luma image in 0..255 (two scales concatenated), in float32."""
+def niqe_features(
+    y: np.ndarray, window: Optional[np.ndarray] = None, block_size: int = BLOCK_SIZE, precision: Precision = "float32"
+) -> np.ndarray:
+    """[n_blocks, 36] NIQE features of a 2-D luma image in 0..255 (two scales concatenated); the MSCN maps,
+    the half-scale image and the AGGD moments in ``precision`` (float32: BasicSR; float64: MATLAB's double)."""
     h, w = y.shape
     nh, nw = h // block_size, w // block_size
     if nh * nw < 2:
@@ -223,7 +228,9 @@ def niqe_features(y: np.ndarray, window: Optional[np.ndarray] = None, block_size
             f"{w}x{h}: evaluate larger images (>= {block_size}x{2 * block_size})"
         )
     window = gaussian_window() if window is None else window
-    img = np.asarray(y, dtype=np.float32)[: nh * block_size, : nw * block_size]
+    if precision not in ("float32", "float64"):
+        raise ValueError(f"NIQE precision must be 'float32' (BasicSR) or 'float64' (MATLAB), got {precision!r}")
+    img = np.asarray(y, dtype=np.dtype(precision))[: nh * block_size, : nw * block_size]
     out = []
     for scale in (1, 2):
         coeffs = mscn(img, window)
@@ -305,18 +312,21 @@ def niqe_result(
     params: str | os.PathLike | None = None,
     convert_to: Literal["y", "gray"] = "y",
     crop_border: int = 0,
+    precision: Precision = "float32",
 ) -> NIQEResult:
     """NIQE of one image (lower is better) with the reason when it is undefined.
 
     ``image``: a uint8 array [H, W, 3] (or [H, W] luma), or a float tensor [3, H, W] / [1, 3, H, W] in
     [0, 1], which is first rounded to 8 bits as a saved PNG would be. ``params``: path of the pristine
     model (default: BasicSR's file, see the module docstring). ``crop_border``: pixels dropped on each side.
+    ``precision``: ``"float32"`` (default) reproduces BasicSR's ``calculate_niqe``; ``"float64"`` computes as
+    the MATLAB release does (double), which differs from BasicSR on images with flat areas (docs/metrics.md).
     """
     y = _luma(image, convert_to)
     mu_p, cov_p, window = load_niqe_params(None if params is None else str(params))
     if crop_border:
         y = y[crop_border:-crop_border, crop_border:-crop_border]
-    return niqe_from_features(niqe_features(y, window), mu_p, cov_p)
+    return niqe_from_features(niqe_features(y, window, precision=precision), mu_p, cov_p)
 
 
 def niqe(
@@ -324,9 +334,10 @@ def niqe(
     params: str | os.PathLike | None = None,
     convert_to: Literal["y", "gray"] = "y",
     crop_border: int = 0,
+    precision: Precision = "float32",
 ) -> float:
     """NIQE of one image; NaN where undefined (``niqe_result`` gives the reason)."""
-    return niqe_result(image, params, convert_to, crop_border).value
+    return niqe_result(image, params, convert_to, crop_border, precision).value
 
 
 def niqe_batch(images: Tensor, params: str | os.PathLike | None = None, convert_to: Literal["y", "gray"] = "y") -> Tensor:
