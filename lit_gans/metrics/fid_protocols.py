@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from lit_gans.errors import ConfigError
 from lit_gans.metrics.inception import FID_INPUT_SIZE, InceptionFeatures
 
 ProtocolName = Literal["torch-fidelity", "pytorch-fid", "clean-fid"]
@@ -102,11 +103,11 @@ PROTOCOLS: dict[str, FIDProtocol] = {
 
 
 def get_protocol(name: str) -> FIDProtocol:
-    """The protocol called ``name``; a ``ValueError`` listing the names otherwise."""
+    """The protocol called ``name``; a ``ConfigError`` (a ``ValueError``, printed as one line) listing the names."""
     try:
         return PROTOCOLS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown FID/KID protocol {name!r}: choose one of {', '.join(PROTOCOLS)}") from None
+        raise ConfigError(f"unknown FID/KID protocol {name!r}: choose one of {', '.join(PROTOCOLS)}") from None
 
 
 def to_8bit(images: Tensor, rounding: Literal["round", "floor"]) -> Tensor:

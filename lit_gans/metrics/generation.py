@@ -61,6 +61,7 @@ from torchmetrics import MeanMetric, Metric, SumMetric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from lit_gans.errors import ConfigError
 from lit_gans.metrics import fid_protocols as P
 from lit_gans.metrics.digit_classifier import DigitClassifier, freeze, load_digit_classifier
 from lit_gans.metrics.digit_classifier import default_classifier_path as dc_default_path
@@ -169,7 +170,7 @@ class GenerationMetrics:
         self.protocol_info = P.get_protocol(protocol)
         self.protocol = self.protocol_info.name
         if self.protocol != P.DEFAULT_PROTOCOL and feature != "inception":
-            raise ValueError(
+            raise ConfigError(
                 f"GenerationMetrics: protocol {protocol!r} reproduces {self.protocol_info.reference} on InceptionV3 "
                 f"features: it needs feature='inception' (got {feature if isinstance(feature, str) else type(feature).__name__})"
             )
