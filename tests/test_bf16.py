@@ -113,7 +113,7 @@ def test_niqe_stays_fp64() -> None:
     if N.find_niqe_params() is None:
         pytest.skip("NIQE parameters absent: pip install --no-deps basicsr==1.4.2")
     torch.manual_seed(0)
-    images = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12), size=(96, 96), mode="bilinear")
+    images = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12), size=(96, 192), mode="bilinear")
     (value,) = same_under_autocast(N.niqe_batch, images)
     assert value.dtype == torch.float64 and torch.isfinite(value).all()
 
