@@ -297,3 +297,26 @@ def test_pretraining_bf16_close_to_fp32(stage):
     else:
         batch = {"A": torch.rand(2, 1, 32, 32, generator=g) * 2 - 1, "B": (torch.rand(2, 2, 32, 32, generator=g) - 0.5) * 0.4}
     check_close(train_losses(model, batch, "32-true"), train_losses(model, batch, "bf16-mixed"))
+
+
+@pytest.mark.slow
+def test_pretraining_ddp_two_cpu_processes(tmp_path):
+    """``lit-gans fit --trainer.strategy=ddp`` of the RRDB PSNR stage on 2 CPU processes (gloo), EMA on: the weights
+    and the EMA end identical on both ranks, the ranks draw different crops, g_iter counts the generator's steps."""
+    import os
+    import subprocess
+
+    probe = tmp_path / "probe"
+    args = [sys.executable, "-m", "lit_gans", *_args("sr", tmp_path / "run", "--model.init_args.ema_decay=0.9"),
+            "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_steps=3",
+            "--trainer.callbacks+=tests.ddp_probe.RankProbe", f"--trainer.callbacks.out_dir={probe}"]
+    env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["lit_gans"]["g_iter"] == 3 and ckpt["lit_gans"]["d_iter"] == 0
+    r0, r1 = (torch.load(probe / f"rank{r}.pt") for r in (0, 1))
+    assert r0["world_size"] == 2 and any(n.startswith("generator_ema.") for n in r0["params"])
+    for name in r0["params"]:
+        assert torch.equal(r0["params"][name], r1["params"][name]), f"{name} differs between ranks"
+    assert not torch.equal(r0["noise"], r1["noise"])

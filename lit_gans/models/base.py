@@ -1,7 +1,14 @@
-"""GANModule: the one place that owns alternating generator/discriminator optimisation.
+"""The training core: :class:`GANModule` owns alternating generator/discriminator optimisation, and
+:class:`GeneratorOnly` (the same class with one optimizer and no discriminator) the generator-only pretraining
+stages (``SRPretrain``, ``GeneratorPretraining``), so both get every mechanism below.
 
-Subclasses compose networks and losses and return losses from hooks; they never call ``backward``,
-``step`` or touch an optimizer. Traps of Lightning manual optimisation handled here (Lightning issues cited):
+Subclasses compose networks and losses and return losses from hooks (``generate``, ``discriminator_loss``,
+``generator_loss``, ``paper_optimizer_g``/``_d`` or ``paper_optimizer``); they never call ``backward``, ``step``
+or build an optimizer. A model that changes its optimizers during training (ProGAN's schedule) uses the public
+``get_optimizer(which)``, ``reset_optimizer_state(which)`` and ``set_learning_rate(which, lr)``, ``which`` one
+of ``optimizer_names``. Hyperparameters are saved one way, ``save_config_hyperparameters()``: plain data only, so
+checkpoints load with ``torch.load(weights_only=True)``. Traps of Lightning manual optimisation handled here
+(Lightning issues cited):
 
 * ``trainer.global_step`` counts every ``optimizer.step()`` (G and D: Lightning #17958), so a
   ``--trainer.max_steps`` of N stops after fewer than N batches. The module keeps its own counters,
@@ -20,13 +27,17 @@ Subclasses compose networks and losses and return losses from hooks; they never 
   ``--trainer.strategy=ddp`` to it; a Trainer built in Python with plain DDP gets a ConfigError naming the fix.
 * Non-finite losses are detected without a per-step host sync (a device flag checked at logging steps,
   before validation and before saving): training stops naming the step, the loss term and the last good
-  checkpoint; ``on_nonfinite="skip"`` skips such batches instead (one host sync per step).
+  checkpoint; ``on_nonfinite="skip"`` skips such batches instead (one host sync per step). Non-finite weights or
+  buffers (a tanh-bounded loss can stay finite while BatchNorm statistics overflow) stop training at the same
+  points, whatever ``on_nonfinite``.
 * Logging: per-step values are handed to Lightning only on logging steps (``log_every_n_steps``), in one call;
   epoch means are summed on the device and synced across ranks once per epoch.
 * Seeds: ``seed_everything`` gives every rank the same stream, so the noise would be identical on all
   ranks; ``on_train_start`` re-seeds each rank differently (deterministically) when ``world_size > 1``.
 * Exact resume: the RNG state saved with the checkpoint is restored in ``on_train_start``, after the sanity
-  check and dataloader set-up that would otherwise consume random numbers first.
+  check and dataloader set-up that would otherwise consume random numbers first. A generator-only checkpoint
+  written before the pretraining stages ran on this core (Lightning's automatic optimisation) is converted on
+  load (``GANModule._convert_automatic_checkpoint``).
 """
 
 from __future__ import annotations
@@ -435,8 +446,9 @@ class GANModule(L.LightningModule):
     def _flag_weights(self) -> None:
         """Flag non-finite parameters or buffers: a loss bounded by the output (tanh) can stay finite while the
         weights or BatchNorm's running statistics overflow. Device-side, at the points where ``check_finite``
-        synchronises anyway."""
-        tensors = [t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()]
+        synchronises anyway; trained parameters (frozen ones such as a perceptual VGG cannot change) and buffers."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        tensors = [t for t in (*params, *self.buffers()) if t.is_floating_point()]
         if tensors:
             self._flag(WEIGHTS, ~torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
