@@ -35,7 +35,8 @@ def samples_dir(folder: Path) -> Path:
     return Path(folder) / "samples"
 
 
-def test_dir(folder: Path) -> Path:
+def results_dir(folder: Path) -> Path:
+    """Where ``lit-gans test`` writes its results (one sub-folder per run)."""
     return Path(folder) / "test"
 
 
