@@ -509,6 +509,8 @@ def cli_main(args: Optional[list[str]] = None) -> None:
         from lit_gans.datasets import main as data_main
 
         sys.exit(data_main(argv[1:], prog="lit-gans data"))
+    if argv and argv[0] in ("export", "weights"):  # issue 23 tools: each module's main(argv, prog)
+        sys.exit(__import__("importlib").import_module({"export": "lit_gans.export", "weights": "lit_gans.io.weights_registry"}[argv[0]]).main(argv[1:], prog=f"lit-gans {argv[0]}"))
     try:
         LitGansCLI(args=args)
     except Exception as err:  # noqa: BLE001

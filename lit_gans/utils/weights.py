@@ -83,7 +83,8 @@ def load_weights_into(
     Errors name the file (and ``option``, the config key that gave it): ``MissingFileError`` when it is not
     there (for a stage-1 checkpoint: run stage 1 first), ``WeightsFileError`` when it does not fit.
     """
-    file = Path(path).expanduser()
+    from lit_gans.io.weights_registry import resolve  # an official weights NAME -> its downloaded file (issue 23)
+    file = Path(resolve(path, option)).expanduser()
     if not file.is_file():
         raise MissingFileError(missing_weights_message(file, option))
     try:
