@@ -84,14 +84,14 @@ def _uniform(shape: tuple[int, ...], low: float, high: float, seed: int) -> Tens
 
 
 def _image_sizes(net: nn.Module, base: int = 32) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Two sample sizes the network accepts: square, then non-square (H != W, sides not multiples of 8 unless the
-    network requires a multiple)."""
+    """Two sample sizes the network accepts, one with H != W. Networks that take any size (and pad inside, like
+    EnlightenGAN's U-Net to 16) are traced at sides that are not multiples of 8 and checked at a square of 32."""
     m = int(getattr(net, "input_multiple", 1) or 1)
     side = max(base, int(getattr(net, "min_input_side", 0) or 0))
     side = -(-side // m) * m
     if m > 1:
         return (side, side), (2 * side, side)
-    return (side, side), (side + 4, side + 12)
+    return (side + 4, side + 12), (side, side)  # traced at sides that need padding, checked at sides that do not
 
 
 def _weights_name(model: nn.Module, net: nn.Module) -> str:
@@ -117,8 +117,9 @@ def describe(model: nn.Module, datamodule: Any = None) -> Graph:
         state = model.schedule_at()
         z, z2 = torch.randn(2, net.latent_dim, generator=torch.Generator().manual_seed(0)), torch.randn(3, net.latent_dim)
         meta.update(family="progan", inputs={"z": f"[B, {net.latent_dim}] float32 ~ N(0, 1)"},
-                    outputs={"image": f"[B, {net.channels}, {state.resolution}, {state.resolution}] in [-1, 1]"},
-                    input_range="N(0, 1)", output_range="[-1, 1]", colour_space="rgb" if net.channels == 3 else "gray",
+                    outputs={"image": f"[B, {net.channels}, {state.resolution}, {state.resolution}], about [-1, 1] (linear "
+                                       "to-RGB output, not clamped: clamp for display)"},
+                    input_range="N(0, 1)", output_range="about [-1, 1] (not clamped)", colour_space="rgb" if net.channels == 3 else "gray",
                     stage=stage, alpha=alpha, resolution=state.resolution, final_resolution=model.resolution,
                     kimg=model.images_seen / 1000.0,
                     note="the generator at the checkpoint's point of the schedule (stage and fade-in alpha baked in); "
@@ -216,7 +217,7 @@ def describe(model: nn.Module, datamodule: Any = None) -> Graph:
             return model.inpaint(fill_hole(image, mask, fill_value), image, mask, n)
 
         def sample(batch: int, seed: int) -> dict[str, Tensor]:
-            return {"image": _uniform((batch, 3, size, size), -1, 1, seed), "mask": center_mask(batch, size, model.overlap)}
+            return {"image": _uniform((batch, 3, size, size), -1, 1, seed), "mask": center_mask(batch, size, getattr(datamodule, "overlap", model.overlap))}
 
         meta.update(family="inpainting", colour_space="rgb",
                     inputs={"image": f"[B, 3, {size}, {size}] RGB in [-1, 1]", "mask": f"[B, 1, {size}, {size}] float, 1 = hole"},
