@@ -408,7 +408,7 @@ def build(cli_args: list[str], ckpt_path: Optional[str]) -> tuple[nn.Module, Any
         from lit_gans.io.weights_registry import WEIGHTS, local_path
 
         file = Path(str(local_path(WEIGHTS[value]))) if value in WEIGHTS and not Path(value).exists() else Path(value)
-        prov.update(weights_option=option, weights=value)
+        prov.update(weights_option=option, weights_name=value)
         if file.is_file():
             prov.update(checkpoint=str(file.resolve()), checkpoint_sha256=_sha256(file))
     else:
