@@ -317,6 +317,12 @@ def export(graph: Graph, fmt: str, output: str | Path, tolerance: float = TOLERA
     returns the maximum absolute difference. ``ExportMismatch`` (and no file) otherwise."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {sorted(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as err:
+            raise ConfigError(f"--format onnx needs the onnx and onnxruntime packages ({err}): pip install 'lit-gans[export]'") from None
     meta = {**graph.metadata, **(extra or {})}
     meta.update(format=fmt, tolerance=tolerance, exporter=(f"torch {torch.__version__} " + (
         f"torch.onnx.export(dynamo=False), opset {opset}" if fmt == "onnx" else "torch.jit.trace")))
