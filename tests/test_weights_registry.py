@@ -138,31 +138,32 @@ def _assert_holds(net: torch.nn.Module, file_bytes_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ download
 def test_download_by_name_checks_the_prefix_and_a_second_call_makes_no_request(server, monkeypatch, official_files, tmp_path, capsys):
     data = official_files["basicsr_params"]
-    serve(server, {"ESRGAN_SRx4_DF2KOST_official-ff704c30.pth": data})
+    serve(server, {"esrgan/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth": data})
     pin_prefix(monkeypatch, "esrgan-x4", data)
     assert registry.main(["download", "esrgan-x4", "--quiet"], "lit-gans weights") == 0
-    path = tmp_path / "weights" / "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"
+    path = tmp_path / "weights" / "esrgan" / "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"
     assert capsys.readouterr().out.strip() == str(path) and path.read_bytes() == data
-    assert len(server.requests("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")) == 1
+    assert len(server.requests("esrgan/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")) == 1
     assert registry.main(["download", "esrgan-x4", "--quiet"], "lit-gans weights") == 0
     assert resolve("esrgan-x4") == str(path)
     assert len(server.log) == 1  # neither the second download nor the option's resolution asked the server
 
 
 def test_checksum_mismatch_is_refused_with_nothing_left_behind(server, official_files, tmp_path):
-    serve(server, {"ESRGAN_SRx4_DF2KOST_official-ff704c30.pth": official_files["basicsr_params"]})  # prefix ff704c30 published
+    serve(server, {"esrgan/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth": official_files["basicsr_params"]})  # ff704c30 published
     with pytest.raises(DataError, match="does not start with the published ff704c30") as err:
         fetch("esrgan-x4", quiet=True)
     assert "Nothing was written" in str(err.value)
-    assert list((tmp_path / "weights").iterdir()) == []  # no file, no .part
+    assert list((tmp_path / "weights" / "esrgan").iterdir()) == []  # no file, no .part
 
 
 def test_interrupted_download_resumes(server, official_files, tmp_path):
     data = official_files["resnet"]
-    serve(server, {"horse2zebra.pth": data})
-    server.cut["/horse2zebra.pth"] = len(data) // 3
+    serve(server, {"cyclegan/horse2zebra.pth": data})
+    server.cut["/cyclegan/horse2zebra.pth"] = len(data) // 3
     path = fetch("cyclegan-horse2zebra", quiet=True)
-    assert path.read_bytes() == data and [e["range"] for e in server.requests("horse2zebra.pth")][1] == f"bytes={len(data) // 3}-"
+    ranges = [e["range"] for e in server.requests("cyclegan/horse2zebra.pth")]
+    assert path.read_bytes() == data and ranges == [None, f"bytes={len(data) // 3}-"]
 
 
 def test_offline_and_missing_names_the_download_command(server, monkeypatch):
@@ -188,6 +189,12 @@ def test_drive_files_name_the_page_and_load_once_placed_by_hand(server, official
     assert server.log == []
 
 
+def test_same_official_file_names_of_two_families_do_not_collide(tmp_path):
+    pix2pix, cyclegan = WEIGHTS["pix2pix-sat2map"], WEIGHTS["cyclegan-sat2map"]
+    assert pix2pix.filename == cyclegan.filename == "sat2map.pth"
+    assert registry.local_path(pix2pix, tmp_path) != registry.local_path(cyclegan, tmp_path)
+
+
 def test_list_names_every_entry(capsys):
     assert registry.main(["list"], "lit-gans weights") == 0
     out = capsys.readouterr().out
@@ -201,12 +208,12 @@ FAST = ["cyclegan-horse2zebra", "esrgan-x4", "realesrgan-x4plus"]  # pix2pix (a 
 def _download_and_load(name, server, monkeypatch, official_files, tmp_path) -> None:
     spec = WEIGHTS[name]
     data = official_files[_kind(spec)]
-    serve(server, {spec.filename: data})
+    serve(server, {f"{spec.family}/{spec.filename}": data})
     if spec.sha256_prefix:
         pin_prefix(monkeypatch, name, data)
         spec = WEIGHTS[name]
     net = _loaded_generator(spec, tmp_path)  # downloads on demand through the weight option
-    assert len(server.requests(spec.filename)) == 1
+    assert len(server.requests(f"{spec.family}/{spec.filename}")) == 1
     _assert_holds(net, registry.local_path(spec))
     registry.local_path(spec).unlink()
 
@@ -228,7 +235,7 @@ def test_official_weights_export_by_name(server, official_files, tmp_path):
     """The official CycleGAN generator, fetched by name, exported to ONNX (no lit_gans checkpoint)."""
     from lit_gans import export
 
-    serve(server, {"horse2zebra.pth": official_files["resnet"]})
+    serve(server, {"cyclegan/horse2zebra.pth": official_files["resnet"]})
     out = tmp_path / "h2z.onnx"
     args = ["--config", str(ROOT / "experiments" / "cyclegan_horse2zebra.yaml"), "--trainer.default_root_dir", str(tmp_path / "run"),
             "--model.init_args.generator_weights=cyclegan-horse2zebra", "--format", "onnx", "--output", str(out)]

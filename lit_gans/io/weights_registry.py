@@ -6,7 +6,9 @@ hand), the published checksum or size where one exists, the experiment YAML and 
 publishes it. The files are fetched with the downloader of ``lit-gans data``
 (:func:`lit_gans.datasets.download.download`: resume with HTTP ``Range``, timeouts, checks, atomic rename,
 ``LIT_GANS_DATA_MIRROR``) into ``$LIT_GANS_WEIGHTS_DIR`` (default ``~/.cache/lit_gans/weights``), one file per
-entry under its official file name. A file already there is used without any request.
+entry: ``<family>/<official file name>`` (pix2pix and CycleGAN both publish a ``sat2map.pth``, ``map2sat.pth`` and
+``facades_label2photo.pth``); a mirror serves ``<mirror>/<family>/<official file name>``. A file already there is
+used without any request.
 
 The models' weight options accept a registry name in place of a path (:func:`resolve`): the file is downloaded
 on demand, except with ``LIT_GANS_OFFLINE=1``, where a missing file is an error naming
@@ -184,7 +186,7 @@ def get(name: str) -> WeightsSpec:
 
 
 def local_path(spec: WeightsSpec, root: Optional[str | os.PathLike] = None) -> Path:
-    return weights_dir(root) / spec.filename
+    return weights_dir(root) / spec.family / spec.filename
 
 
 def _check_prefix(spec: WeightsSpec, path: Path, sha256: str) -> None:
@@ -217,6 +219,8 @@ def fetch(
     target.parent.mkdir(parents=True, exist_ok=True)
     if not quiet:
         print(f"lit_gans: downloading {spec.name} ({spec.url}) into {target.parent}", file=sys.stderr)
+    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
+    mirror = f"{mirror.rstrip('/')}/{spec.family}" if mirror else None  # same-named files of two families
     try:
         path, _, hashes = download(spec.archive, target.parent, spec.filename, mirror, timeouts, retries, quiet)
     except DownloadError as err:
@@ -273,7 +277,7 @@ def main(argv: list[str], prog: str = "lit-gans weights") -> int:
     p_dl = sub.add_parser("download", help="download and check weights (no request when present)")
     p_dl.add_argument("names", nargs="+", metavar="NAME")
     p_dl.add_argument("--root", default=None, help="weights folder (default as for list)")
-    p_dl.add_argument("--mirror", default=None, help=f"base URL serving the official files by name (default: ${MIRROR_ENV})")
+    p_dl.add_argument("--mirror", default=None, help=f"base URL serving <family>/<official file name> (default: ${MIRROR_ENV})")
     p_dl.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
