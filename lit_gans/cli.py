@@ -58,6 +58,8 @@ TOOLS: dict[str, str] = {
     "data": "lit_gans.datasets:main",
     "interpolate": "lit_gans.interpolate:main",
     "digit-classifier": "lit_gans.metrics.digit_classifier:main",
+    "export": "lit_gans.export:main",
+    "weights": "lit_gans.io.weights_registry:main",
 }
 
 

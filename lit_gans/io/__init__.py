@@ -1,1 +1,1 @@
-"""Reading and writing files that outlive a run: checkpoints and weight files (:mod:`lit_gans.io.checkpoints`)."""
+"""Reading and writing model files: checkpoints, official weight files, the registry of official weights."""

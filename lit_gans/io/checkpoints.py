@@ -157,7 +157,9 @@ def missing_weights_message(file: Path, option: str = "--model.init_args.generat
 
 
 def _read_weights(path: str | os.PathLike, option: str) -> tuple[Path, Any]:
-    file = Path(path).expanduser()
+    from lit_gans.io.weights_registry import resolve  # an official weights NAME -> its downloaded file
+
+    file = Path(resolve(path, option)).expanduser()
     if not file.is_file():
         raise MissingFileError(missing_weights_message(file, option))
     try:
