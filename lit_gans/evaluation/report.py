@@ -265,10 +265,8 @@ class TestReport(Callback):
         self.last_rows = rows
         if not trainer.is_global_zero:
             return
-        from lit_gans.callbacks import run_dir
-
         ckpt = getattr(trainer, "ckpt_path", None)
-        base = run_dir(trainer)
+        base = Path(trainer.default_root_dir)  # the run folder (lit_gans.run.layout.run_dir)
         now = _dt.datetime.now(_dt.timezone.utc)
         stem = _safe(Path(ckpt).stem) if ckpt else "weights"
         folder = (Path(self.dirpath) if self.dirpath else base / "test") / f"{stem}_{now.strftime('%Y%m%d-%H%M%S')}"
