@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import DataError, FolderLoaders, check_batch_size, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import GRAY_MODES, DataError, FolderLoaders, check_batch_size, check_min_size, image_modes, list_images, open_image, to_mode
 from lit_gans.errors import ConfigError
 from datamodules.paired import (
     EMBEDDED_SHORT_SIDE,
@@ -50,7 +50,6 @@ from datamodules.paired import (
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.lab import rgb_to_lab_normalized
 
-GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "F"})
 SEED = 123  # the tutorial's np.random.seed(123) for the subset and the split
 LAYOUT = "a folder of photos (jpg/png/...), e.g. COCO 2017 train2017/"
 

@@ -1,0 +1,167 @@
+"""Issue 21, data and argument side: what a user sees for image files of every PIL mode, files paired by base
+name, truncated files, folder options and the batch a model needs. Each test checks the outcome (decoded
+pixels, the error class and its message, exit status)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from datamodules.images import image_modes, load_image, to_mode
+from lit_gans.errors import DataError
+
+COLOUR = (200, 100, 50)
+WHITE = (255, 255, 255)
+
+
+def _palette(transparent: bool) -> Image.Image:
+    im = Image.new("P", (2, 1))
+    im.putpalette([*COLOUR, 0, 0, 0] + [0] * 762)
+    im.putpixel((0, 0), 0)
+    im.putpixel((1, 0), 1)
+    if transparent:
+        im.info["transparency"] = 1  # index 1 (black) is transparent: shown as white
+    return im
+
+
+def _two(mode: str, opaque, clear) -> Image.Image:  # noqa: ANN001
+    """A 2x1 image: an opaque pixel, then a fully transparent one (composited over white)."""
+    im = Image.new(mode, (2, 1))
+    im.putpixel((0, 0), opaque)
+    im.putpixel((1, 0), clear)
+    return im
+
+
+def _array(values, dtype) -> Callable[[], Image.Image]:  # noqa: ANN001
+    return lambda: Image.fromarray(np.array([values], dtype=dtype))
+
+
+def _sixteen(mode: str) -> Callable[[], Image.Image]:
+    """40000 and 65535 in a 16-bit mode of the given byte order (PIL's ``convert`` to I;16B clips at 255)."""
+    order = {"I;16": "<", "I;16L": "<", "I;16B": ">", "I;16N": "="}[mode]
+    return lambda: Image.frombytes(mode, (2, 1), np.array([40000, 65535], dtype=f"{order}u2").tobytes())
+
+
+def _converted(mode: str) -> Callable[[], Image.Image]:
+    return lambda: Image.new("RGB", (2, 1), COLOUR).convert(mode)
+
+
+def _pa() -> Image.Image:
+    im = Image.new("PA", (2, 1))
+    im.putpalette([*COLOUR] + [0] * 765)
+    im.putpixel((0, 0), (0, 255))
+    im.putpixel((1, 0), (0, 0))
+    return im
+
+
+def _keyed(mode: str, colour) -> Callable[[], Image.Image]:  # noqa: ANN001
+    """An L or RGB image whose second pixel has the file's transparent colour (a PNG tRNS chunk)."""
+
+    def make() -> Image.Image:
+        im = Image.new(mode, (2, 1), colour)
+        im.putpixel((1, 0), 0 if mode == "L" else (0, 0, 0))
+        im.info["transparency"] = 0 if mode == "L" else (0, 0, 0)
+        return im
+
+    return make
+
+
+GRAY124 = (124, 124, 124)  # PIL's luma of COLOUR: (200 * 299 + 100 * 587 + 50 * 114) / 1000
+#: (mode made, file format or None = the in-memory image (no file format holds it), make, expected RGB of
+#: pixel 0 and pixel 1, tolerance, the mode PIL reopens the file in)
+CASES = [
+    ("1", "PNG", lambda: _two("1", 255, 0), [WHITE, (0, 0, 0)], 0, "1"),
+    ("1", "TIFF", lambda: _two("1", 255, 0), [WHITE, (0, 0, 0)], 0, "1"),
+    ("1", "BMP", lambda: _two("1", 255, 0), [WHITE, (0, 0, 0)], 0, "1"),
+    ("L", "PNG", lambda: Image.new("L", (2, 1), 124), [GRAY124] * 2, 0, "L"),
+    ("L", "JPEG", lambda: Image.new("L", (2, 1), 124), [GRAY124] * 2, 1, "L"),
+    ("L", "PNG", _keyed("L", 124), [GRAY124, WHITE], 0, "L"),  # transparent colour
+    ("LA", "PNG", lambda: _two("LA", (124, 255), (7, 0)), [GRAY124, WHITE], 0, "LA"),
+    ("LA", "TIFF", lambda: _two("LA", (124, 255), (7, 0)), [GRAY124, WHITE], 0, "LA"),
+    ("La", None, lambda: _two("LA", (124, 255), (7, 0)).convert("La"), [GRAY124, WHITE], 0, "La"),
+    ("P", "PNG", lambda: _palette(False), [COLOUR, (0, 0, 0)], 0, "P"),
+    ("P", "PNG", lambda: _palette(True), [COLOUR, WHITE], 0, "P"),
+    ("P", "TIFF", lambda: _palette(False), [COLOUR, (0, 0, 0)], 0, "P"),
+    ("PA", "TIFF", _pa, [COLOUR, WHITE], 0, "PA"),
+    ("RGB", "PNG", lambda: Image.new("RGB", (2, 1), COLOUR), [COLOUR] * 2, 0, "RGB"),
+    ("RGB", "JPEG", lambda: Image.new("RGB", (2, 1), COLOUR), [COLOUR] * 2, 3, "RGB"),
+    ("RGB", "BMP", lambda: Image.new("RGB", (2, 1), COLOUR), [COLOUR] * 2, 0, "RGB"),
+    ("RGB", "PPM", lambda: Image.new("RGB", (2, 1), COLOUR), [COLOUR] * 2, 0, "RGB"),
+    ("RGB", "PNG", _keyed("RGB", COLOUR), [COLOUR, WHITE], 0, "RGB"),  # transparent colour
+    ("RGBA", "PNG", lambda: _two("RGBA", (*COLOUR, 255), (9, 9, 9, 0)), [COLOUR, WHITE], 0, "RGBA"),
+    ("RGBA", "TIFF", lambda: _two("RGBA", (*COLOUR, 255), (9, 9, 9, 0)), [COLOUR, WHITE], 0, "RGBA"),
+    ("RGBA", "WEBP", lambda: _two("RGBA", (*COLOUR, 255), (9, 9, 9, 0)), [COLOUR, WHITE], 0, "RGBA"),
+    ("RGBa", None, lambda: _two("RGBA", (*COLOUR, 255), (9, 9, 9, 0)).convert("RGBa"), [COLOUR, WHITE], 0, "RGBa"),
+    ("RGBX", None, _converted("RGBX"), [COLOUR] * 2, 0, "RGBX"),
+    ("RGBX", "TIFF", _converted("RGBX"), [COLOUR] * 2, 0, "RGB"),
+    ("CMYK", "TIFF", _converted("CMYK"), [COLOUR] * 2, 0, "CMYK"),
+    ("CMYK", "JPEG", _converted("CMYK"), [COLOUR] * 2, 3, "CMYK"),
+    ("YCbCr", "TIFF", _converted("YCbCr"), [COLOUR] * 2, 2, "YCbCr"),
+    ("LAB", "TIFF", _converted("LAB"), [COLOUR] * 2, 2, "LAB"),
+    ("HSV", None, _converted("HSV"), [COLOUR] * 2, 2, "HSV"),
+    # more than 8 bits: by the scale of the type, 40000 / 257 = 155.6 -> 156; 0.5 * 255 = 127.5 -> 128
+    ("I;16", "PNG", _array([40000, 65535], np.uint16), [(156,) * 3, WHITE], 0, "I;16"),
+    ("I;16", "TIFF", _array([40000, 65535], np.uint16), [(156,) * 3, WHITE], 0, "I;16"),
+    ("I;16B", "TIFF", _sixteen("I;16B"), [(156,) * 3, WHITE], 0, "I;16B"),
+    ("I;16L", "TIFF", _sixteen("I;16L"), [(156,) * 3, WHITE], 0, "I;16"),
+    ("I;16N", None, _sixteen("I;16N"), [(156,) * 3, WHITE], 0, "I;16N"),
+    ("I", "PPM", _array([40000, 65535], np.int32), [(156,) * 3, WHITE], 0, "I"),  # 16-bit PGM: Pillow's mode I
+    ("F", "TIFF", _array([0.5, 1.0], np.float32), [(128,) * 3, WHITE], 0, "F"),
+    ("F", "PPM", _array([0.25, 0.0], np.float32), [(64,) * 3, (0, 0, 0)], 0, "F"),  # PFM
+]
+
+
+def _decode(mode: str, fmt: Optional[str], make: Callable[[], Image.Image], tmp_path: Path, channels: int, reopened: str) -> np.ndarray:
+    image = make()
+    assert image.mode == mode
+    if fmt is None:  # no file format holds this mode: the policy applied to the image PIL would hand over
+        out = np.asarray(to_mode(image, channels))
+        return out if out.ndim == 3 else out[..., None]
+    options = {"lossless": True} if fmt == "WEBP" else ({"quality": 100} if fmt == "JPEG" else {})
+    if fmt == "PNG" and "transparency" in image.info:
+        options["transparency"] = image.info["transparency"]
+    path = tmp_path / f"x.{fmt.lower()}"
+    image.save(path, fmt, **options)
+    with Image.open(path) as reread:
+        assert reread.mode == reopened, f"{mode} saved as {fmt} reopens as {reread.mode}"
+    assert sum(image_modes([path]).values()) == 1  # the setup check accepts it
+    return load_image(path, channels).permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("mode, fmt, make, expected, tol, reopened", CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_every_pil_mode_decodes_to_its_colour(mode, fmt, make, expected, tol, reopened, tmp_path):
+    """Every mode PIL opens (``PIL.Image.MODES``) decodes to the RGB a viewer shows: the colour written, gray
+    replicated, transparent pixels white, more than 8 bits by the scale of the type; and to its luma for 1 channel."""
+    rgb = _decode(mode, fmt, make, tmp_path, 3, reopened)
+    assert rgb.dtype == np.uint8 and rgb.shape == (1, 2, 3)
+    assert np.abs(rgb[0].astype(int) - np.array(expected)).max() <= tol, (rgb[0].tolist(), expected)
+    gray = _decode(mode, fmt, make, tmp_path, 1, reopened)
+    luma = [Image.new("RGB", (1, 1), tuple(int(v) for v in px)).convert("L").getpixel((0, 0)) for px in rgb[0]]
+    assert gray.shape == (1, 2, 1) and np.abs(gray[0, :, 0].astype(int) - np.array(luma)).max() <= 1
+
+
+def test_every_pil_mode_is_covered():
+    assert {c[0] for c in CASES} == set(Image.MODES)
+
+
+@pytest.mark.parametrize("values, dtype, match", [
+    ([70000, 5], np.int32, r"i32\.tif: a 32-bit integer image \(mode I, values 5\.\.70000, format TIFF\); its format does not say which value is white.*16-bit PNG"),
+    ([124, 5], np.int32, r"a 32-bit integer image \(mode I, values 5\.\.124"),  # (was /257: almost black)
+    ([200.0, 0.0], np.float32, r"f32\.tif: a 32-bit float image \(mode F\) with values 0\.\.200; float images are read as 0\.\.1"),
+    ([np.nan, 0.5], np.float32, r"values 0\.5\.\.0\.5, 1 NaN/inf pixel"),
+])
+def test_ambiguous_32_bit_files_are_refused_at_setup(tmp_path, values, dtype, match):
+    """A 32-bit integer file (its format says no white level) or a float file outside 0..1: named at setup by the
+    check every folder datamodule runs (``image_modes``) and on decode, never decoded to an almost black image."""
+    name = "i32.tif" if dtype is np.int32 else "f32.tif"
+    path = tmp_path / name
+    Image.fromarray(np.array([values], dtype=dtype)).save(path)
+    with pytest.raises(DataError, match=match):
+        image_modes([path])
+    with pytest.raises(DataError, match=match):
+        load_image(path)
