@@ -41,7 +41,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import eval_sampler, list_images, match_by_stem
+from datamodules.images import eval_sampler, image_modes, list_images, match_by_stem
 from lit_gans.errors import ConfigError
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
 
@@ -188,6 +188,7 @@ class LowLightDataModule(UnpairedDataModule):
             low = list_images(base / "low", option="--data.paired_root (low/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
             high = list_images(base / "high", option="--data.paired_root (high/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
             pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+            image_modes(low + high)  # truncated files: named at setup
             if self.val_max_images:
                 pairs = pairs[: self.val_max_images]
             return SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs])
@@ -197,6 +198,7 @@ class LowLightDataModule(UnpairedDataModule):
             files = self._list(self.train_dirs[0])
         if self.val_max_images:
             files = files[: self.val_max_images]
+        image_modes(files)  # truncated files: named at setup
         return SingleFolder(files, self.channels, self.val_size)
 
     def _test_datasets(self) -> list[tuple[str, Dataset, int]]:
@@ -212,9 +214,11 @@ class LowLightDataModule(UnpairedDataModule):
                 low = list_images(base / "low", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
                 high = list_images(base / "high", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
                 pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+                image_modes(low + high)  # truncated files: named at setup
                 out.append((base.name, SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs]), bs))
             else:
                 files = list_images(base, option=option, layout="low-light images, or low/ and high/ subfolders")
+                image_modes(files)
                 out.append((base.name, SingleFolder(files, self.channels, self.val_size), bs))
         return out
 

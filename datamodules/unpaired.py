@@ -299,6 +299,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
                     f"lit-gans test needs the test split {self.resolved_root() / sub}/ (and {self.test_dirs}); "
                     f"expected layout: {LAYOUT}"
                 )
+            image_modes(files)  # truncated files: named at setup
             out.append((sub, SingleFolder(files, self.channels, self.val_size or self.crop_size), self.batch_size))
         return out
 

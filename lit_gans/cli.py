@@ -48,6 +48,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lit_gans.callbacks import PredictionWriter, RunCheckpoint, RunTracker, SampleGridLogger
 from lit_gans.errors import ConfigError, MissingFileError, UserError
+from lit_gans.utils.batches import BatchContract
 from lit_gans.utils.files import atomic_path
 
 #: Lightning strategy names whose DDP would not find the unused (other) network's parameters.
@@ -442,7 +443,7 @@ class LitGansCLI(LightningCLI):
                 and not any(isinstance(p, ClusterEnvironment) for p in plugins)):
             # RunCheckpoint handles the requeue signal at a step boundary; Lightning's handler would save mid-step
             config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
-        extra = [RunTracker()]
+        extra = [RunTracker(), BatchContract()]  # BatchContract: the datamodule's batches fit the model (issue 21)
         if self.subcommand == "test":
             from lit_gans.evaluation import TestReport
 

@@ -52,6 +52,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
             the digit classifier of the datamodule: 'mnist' for MNIST, else 'digits').
         **kwargs: ``GANModule`` options (optimizers, schedulers, n_critic, EMA, clipping, ...).
     """
+    batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index",)}  # lit_gans.utils.batches
 
     def __init__(
         self,
@@ -332,6 +333,7 @@ class ConditionalGAN(NoiseGAN):
     Defaults: vanilla loss (the paper's Eq. 2; PyTorch-GAN cgan.py uses MSE/LSGAN instead, selectable
     with ``gan_loss: lsgan``), Adam 2e-4 (0.5, 0.999) (PyTorch-GAN cgan.py).
     """
+    batch_keys = {"fit": ("image", "label"), "test": ("image", "label", "index"), "validate": ("image", "label", "index"), "predict": ("index",)}  # lit_gans.utils.batches
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, num_classes: int = 10, gan_loss: GanLoss = "vanilla", num_sample_images: int = 100, **kwargs: Any) -> None:
         if num_classes < 2:

@@ -171,6 +171,7 @@ class ProGAN(EvaluationMixin, GANModule):
             for digits/MNIST and InceptionV3 (when installed) for folders.
         **kwargs: ``GANModule`` options (``optimizer_g``/``optimizer_d`` override the paper's Adam, ...).
     """
+    batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index|interpolation",)}  # lit_gans.utils.batches
 
     def __init__(
         self,

@@ -99,6 +99,7 @@ class _SuperResolution(EvaluationMixin):
     ``test``: the SR papers' per-set table (SRGAN Table 2): one row per test set
     (``--data.init_args.test_roots``) with PSNR-Y / SSIM-Y of the model and of bicubic upsampling (and LPIPS with
     ``lpips: true``), by the protocol of :mod:`lit_gans.metrics.sr` (the validation metric code)."""
+    batch_keys = {"fit": ("lr", "hr"), "test": ("lr", "hr", "index"), "predict": ("image",)}  # lit_gans.utils.batches
 
     generator: nn.Module
     scale: int
