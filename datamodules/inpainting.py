@@ -51,6 +51,7 @@ from datamodules.images import DataError, by_stem, check_batch_size, check_min_s
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
+from lit_gans.utils.checks import check_sizes
 
 IMAGENET_MEAN = (117.0 / 255.0, 104.0 / 255.0, 123.0 / 255.0)  # train.lua: 2*117/255-1, 2*104/255-1, 2*123/255-1
 MASK_MODES = ("1", "L")
@@ -276,6 +277,7 @@ class InpaintingDataModule(L.LightningDataModule):
         download: bool = False,
         test_masks: Optional[list[Literal["center", "random_block", "random_region", "files"]]] = None,
     ) -> None:
+        check_sizes(InpaintingDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if mask not in ("center", "random_block", "random_region", "files"):

@@ -49,6 +49,7 @@ from datamodules.paired import (
 )
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.lab import rgb_to_lab_normalized
+from lit_gans.utils.checks import check_sizes
 
 SEED = 123  # the tutorial's np.random.seed(123) for the subset and the split
 LAYOUT = "a folder of photos (jpg/png/...), e.g. COCO 2017 train2017/"
@@ -173,6 +174,7 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         dataset: Optional[str] = None,
         download: bool = False,
     ) -> None:
+        check_sizes(LabColorizationDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess not in ("resize", "crop"):

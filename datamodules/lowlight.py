@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 
 from datamodules.images import eval_sampler, image_modes, list_images, match_by_stem
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
 
 DARKEN_GAMMA, DARKEN_GAIN = 2.0, 0.5  # embedded synthetic low light: 0.5 * x ** 2 (documented above)
@@ -154,6 +155,7 @@ class LowLightDataModule(UnpairedDataModule):
         download: bool = False,
         test_roots: Optional[list[str]] = None,
     ) -> None:
+        check_sizes(LowLightDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__(
             root=root, preprocess=preprocess, load_size=load_size, crop_size=crop_size, hflip=hflip, vflip=vflip,
             pairing=pairing, batch_size=batch_size, num_workers=num_workers, epoch_repeats=epoch_repeats,

@@ -65,6 +65,7 @@ from datamodules.images import DataError, by_stem, check_batch_size, eval_sample
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.metrics.sr import imresize_bicubic, quantize_8bit
+from lit_gans.utils.checks import check_sizes
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
 TEST_LAYOUTS = (
@@ -320,6 +321,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         download: bool = False,
         test_roots: Optional[list[str]] = None,
     ) -> None:
+        check_sizes(SuperResolutionDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         check_batch_size(val_batch_size, "--data.init_args.val_batch_size")
