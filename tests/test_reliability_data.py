@@ -313,3 +313,95 @@ def test_check_batch_names_a_batch_that_is_not_a_dict():
     check_batch({"image": 0}, DCGAN, None, "train")
     with pytest.raises(ConfigError, match=r"DCGAN needs predict batches with the keys \['index'\], but the dataloader given to the Trainer gives a tuple, not a dict"):
         check_batch((0, 1), DCGAN, None, "predict")
+
+
+# ------------------------------------------------------------------------------ negative or zero sizes
+def _constructors() -> list[tuple[type, str, dict]]:
+    """Every network and datamodule class with its option prefix and the arguments it needs besides defaults."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import lightning as L
+    from torch import nn
+
+    import datamodules
+    import lit_gans.networks
+
+    needs = {"DynamicUnet": {"pretrained": False}, "SuperResolutionDataModule": {"scale": 2},
+             "ProGANDataModule": {"source": "digits", "resolution": 16}}
+    out = []
+    for pkg, base in ((lit_gans.networks, nn.Module), (datamodules, L.LightningDataModule)):
+        for info in pkgutil.iter_modules(pkg.__path__):
+            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            for name, cls in vars(module).items():
+                if not (isinstance(cls, type) and issubclass(cls, base) and cls.__module__ == module.__name__) or name.startswith("_"):
+                    continue
+                params = inspect.signature(cls.__init__).parameters.values()
+                if any(p.default is inspect.Parameter.empty and p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD for p in params):
+                    continue  # building blocks (ResnetBlock(dim, ...)): built by the networks above
+                if name in ("VGGFeatures", "PixelNorm", "MinibatchStdDev", "ResidualDenseBlock", "RRDB"):
+                    continue  # VGG: no size option, needs its weights; the others: blocks built by checked networks
+                prefix = "--data" if base is L.LightningDataModule else (
+                    "--model.init_args.discriminator" if "Discriminator" in name else "--model.init_args.generator")
+                out.append((cls, prefix, needs.get(name, {})))
+    return out
+
+
+CONSTRUCTORS = _constructors()
+
+
+@pytest.mark.parametrize("cls, prefix, needs", CONSTRUCTORS, ids=[c[0].__name__ for c in CONSTRUCTORS])
+def test_negative_and_zero_sizes_name_the_option(cls, prefix, needs):
+    """Every integer size, width and count of every network and datamodule: -8 (and 0 where 0 means nothing) is a
+    ConfigError naming ``<prefix>.init_args.<name>``, at construction (was: a negative-dimension tensor error, or a
+    zero-width layer failing in the first step)."""
+    import inspect
+
+    from lit_gans.errors import ConfigError
+    from lit_gans.utils.checks import SKIP, ZERO_OK, _is_int_annotation
+
+    names = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+             if p.name not in SKIP and _is_int_annotation(p.annotation) and p.name not in needs]
+    assert names, cls
+    for name in names:
+        for bad in (-8, 0) if name not in ZERO_OK else (-8,):
+            with pytest.raises(ConfigError, match=rf"^{prefix}\.init_args\.{name}={bad}: {cls.__name__} needs (an integer|integers) >= (0|1)"):
+                cls(**needs, **{name: bad})
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("--model.init_args.generator.init_args.ngf=-8", "--model.init_args.generator.init_args.ngf=-8: DCGANGenerator needs an integer >= 1 for ngf (default 64)"),
+    ("--data.init_args.image_size=0", "--data.init_args.image_size=0: DigitsDataModule needs an integer >= 1 for image_size (default 32)"),
+])
+def test_cli_prints_the_size_error_as_one_line(option, expected, tmp_path, capsys, monkeypatch):
+    from lit_gans.cli import cli_main
+
+    monkeypatch.chdir(tmp_path)
+    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / "experiments/dcgan_digits.yaml"), "--trainer.logger=false", option)
+    assert code == 2 and "Traceback" not in err and "Union" not in err
+    assert f"lit-gans: error: {expected}" in err
+
+
+# --------------------------------------------------------------------------- stage 2 without its stage 1
+@pytest.mark.parametrize("config, stage1", [
+    ("srgan_div2k", "srresnet_div2k"), ("esrgan_div2k", "rrdb_psnr_div2k"), ("colorization_coco", "colorization_coco_pretrain"),
+])
+def test_stage2_yaml_without_stage1_exits_2_naming_the_stage1_command(config, stage1, tmp_path, capsys, monkeypatch):
+    """Every YAML that reads a stage-1 checkpoint (``generator_ckpt: runs/<stage 1>/checkpoints/last.ckpt``), run
+    where stage 1 never ran or stopped before writing a checkpoint (a diverged stage 1 writes none)."""
+    import yaml
+
+    from lit_gans.cli import cli_main
+
+    stage2 = [p.stem for p in (ROOT / "experiments").glob("*.yaml")
+              if "checkpoints/last.ckpt" in str((yaml.safe_load(p.read_text())["model"].get("init_args") or {}).get("generator_ckpt"))]
+    assert sorted(stage2) == ["colorization_coco", "esrgan_div2k", "srgan_div2k"]
+    for i in range(2):
+        _png(tmp_path / "photos" / f"{i}.png", (64, 64), i)
+    monkeypatch.chdir(tmp_path)
+    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / f"experiments/{config}.yaml"), "--trainer.logger=false",
+                      f"--data.init_args.root={tmp_path / 'photos'}", "--data.init_args.num_workers=0")
+    assert code == 2 and "Traceback" not in err
+    assert f"runs/{stage1}/checkpoints/last.ckpt does not exist" in err
+    assert f"run stage 1 first: `lit-gans fit --config experiments/{stage1}.yaml`" in err
