@@ -4,7 +4,6 @@ pixels, the error class and its message, exit status)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -211,15 +210,13 @@ def test_two_files_with_one_base_name_are_an_error_naming_both(tmp_path):
 
 
 def test_pix2pix_cli_with_two_files_of_one_base_name_exits_2(tmp_path, capsys, monkeypatch):
-    from lit_gans.cli import cli_main
-
     for sub in ("A", "B"):
         for i in range(2):
             _png(tmp_path / "facades" / "train" / sub / f"{i}.png", seed=i)
     _png(tmp_path / "facades" / "train" / "B" / "photo.png")
     _png(tmp_path / "facades" / "train" / "B" / "photo.jpg")
     monkeypatch.chdir(tmp_path)
-    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / "experiments/pix2pix_embedded.yaml"), "--trainer.logger=false",
+    code, err = _main(capsys, "fit", "--config", str(ROOT / "experiments/pix2pix_embedded.yaml"), "--trainer.logger=false",
                       f"--data.init_args.root={tmp_path / 'facades'}", "--data.init_args.num_workers=0", "--trainer.max_steps=1")
     assert code == 2 and "Traceback" not in err
     assert "photo.jpg" in err and "photo.png" in err and "have the same base name 'photo'" in err
@@ -229,13 +226,11 @@ def test_pix2pix_cli_with_two_files_of_one_base_name_exits_2(tmp_path, capsys, m
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _main(capsys, cli_main, *args: str) -> tuple[int, str]:  # noqa: ANN001
-    try:
-        cli_main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
+def _main(capsys, *args: str) -> tuple[int, str]:  # noqa: ANN001
+    """The console entry point's exit status and stderr (``tests.test_runs._main``)."""
+    from tests.test_runs import _main as run_main
+
+    return run_main(capsys, *args)
 
 
 # ------------------------------------------------------------------------------ truncated files, at setup
@@ -262,10 +257,8 @@ def test_context_encoder_finds_a_truncated_jpeg_at_setup(tmp_path):
 # --------------------------------------------------------------------------------- options named as given
 def test_missing_test_roots_folder_names_test_roots(tmp_path, capsys, monkeypatch):
     """``lit-gans test`` with a ``test_roots`` folder that is not there named ``val_root``, which the user did not set."""
-    from lit_gans.cli import cli_main
-
     monkeypatch.chdir(tmp_path)
-    code, err = _main(capsys, cli_main, "test", "--config", str(ROOT / "experiments/srresnet_embedded.yaml"), "--trainer.logger=false",
+    code, err = _main(capsys, "test", "--config", str(ROOT / "experiments/srresnet_embedded.yaml"), "--trainer.logger=false",
                       f"--data.init_args.test_roots=[{tmp_path / 'Set5'}]", "--model.init_args.generator.init_args.num_feat=4",
                       "--model.init_args.generator.init_args.num_blocks=1")
     assert code == 2 and "Traceback" not in err
@@ -276,10 +269,8 @@ def test_missing_test_roots_folder_names_test_roots(tmp_path, capsys, monkeypatc
 def test_a_datamodule_that_does_not_fit_the_model_is_named(tmp_path, capsys, monkeypatch):
     """DCGAN with the paired datamodule was ``KeyError: 'image'`` from inside a step; now one line naming the model,
     the datamodule, the keys and the datamodules that fit, exit 2, before any batch reaches the model."""
-    from lit_gans.cli import cli_main
-
     monkeypatch.chdir(tmp_path)
-    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / "experiments/dcgan_digits.yaml"), "--trainer.logger=false",
+    code, err = _main(capsys, "fit", "--config", str(ROOT / "experiments/dcgan_digits.yaml"), "--trainer.logger=false",
                       "--data=datamodules.paired.PairedDataModule", "--data.init_args.num_workers=0", "--trainer.max_steps=1",
                       "--model.init_args.generator.init_args.ngf=4", "--model.init_args.discriminator.init_args.ndf=4",
                       "--model.init_args.metrics=null")
@@ -375,10 +366,8 @@ def test_negative_and_zero_sizes_name_the_option(cls, prefix, needs):
     ("--data.init_args.image_size=0", "--data.init_args.image_size=0: DigitsDataModule needs an integer >= 1 for image_size (default 32)"),
 ])
 def test_cli_prints_the_size_error_as_one_line(option, expected, tmp_path, capsys, monkeypatch):
-    from lit_gans.cli import cli_main
-
     monkeypatch.chdir(tmp_path)
-    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / "experiments/dcgan_digits.yaml"), "--trainer.logger=false", option)
+    code, err = _main(capsys, "fit", "--config", str(ROOT / "experiments/dcgan_digits.yaml"), "--trainer.logger=false", option)
     assert code == 2 and "Traceback" not in err and "Union" not in err
     assert f"lit-gans: error: {expected}" in err
 
@@ -392,15 +381,13 @@ def test_stage2_yaml_without_stage1_exits_2_naming_the_stage1_command(config, st
     where stage 1 never ran or stopped before writing a checkpoint (a diverged stage 1 writes none)."""
     import yaml
 
-    from lit_gans.cli import cli_main
-
     stage2 = [p.stem for p in (ROOT / "experiments").glob("*.yaml")
               if "checkpoints/last.ckpt" in str((yaml.safe_load(p.read_text())["model"].get("init_args") or {}).get("generator_ckpt"))]
     assert sorted(stage2) == ["colorization_coco", "esrgan_div2k", "srgan_div2k"]
     for i in range(2):
         _png(tmp_path / "photos" / f"{i}.png", (64, 64), i)
     monkeypatch.chdir(tmp_path)
-    code, err = _main(capsys, cli_main, "fit", "--config", str(ROOT / f"experiments/{config}.yaml"), "--trainer.logger=false",
+    code, err = _main(capsys, "fit", "--config", str(ROOT / f"experiments/{config}.yaml"), "--trainer.logger=false",
                       f"--data.init_args.root={tmp_path / 'photos'}", "--data.init_args.num_workers=0")
     assert code == 2 and "Traceback" not in err
     assert f"runs/{stage1}/checkpoints/last.ckpt does not exist" in err
