@@ -364,6 +364,7 @@ def test_negative_and_zero_sizes_name_the_option(cls, prefix, needs):
 @pytest.mark.parametrize("option, expected", [
     ("--model.init_args.generator.init_args.ngf=-8", "--model.init_args.generator.init_args.ngf=-8: DCGANGenerator needs an integer >= 1 for ngf (default 64)"),
     ("--data.init_args.image_size=0", "--data.init_args.image_size=0: DigitsDataModule needs an integer >= 1 for image_size (default 32)"),
+    ("--model.init_args.test_samples=1", "--model.init_args.test_samples=1: must be >= 2 (FID needs two samples)"),  # was a ValueError in the Union traceback
 ])
 def test_cli_prints_the_size_error_as_one_line(option, expected, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

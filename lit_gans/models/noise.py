@@ -72,7 +72,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
         if test_samples is not None and test_samples < 2:
-            raise ValueError(f"test_samples must be >= 2 (FID needs two samples), got {test_samples}")
+            raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
         self.test_samples = test_samples
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")

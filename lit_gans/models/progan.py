@@ -216,7 +216,7 @@ class ProGAN(EvaluationMixin, GANModule):
         self.reset_optimizer_on_phase = reset_optimizer_on_phase
         self.metrics_kind, self.metrics_weights, self.use_swd = metrics, metrics_weights, swd
         if test_samples is not None and test_samples < 2:
-            raise ValueError(f"test_samples must be >= 2, got {test_samples}")
+            raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
         self.test_samples = test_samples
         self.sample_seed = sample_seed
         self._metrics = None  # GenerationMetrics: not a submodule (kept out of checkpoints)
