@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.images import check_batch_size, eval_sampler
 from lit_gans.datasets.digits import digits_split, mnist_dataset, mnist_split, resize_digits
 from lit_gans.utils.resumable import ResumableLoader
+from lit_gans.utils.checks import check_sizes
 
 
 class TensorImages(Dataset):
@@ -62,6 +63,7 @@ class DigitImagesDataModule(L.LightningDataModule):
     num_classes = 10
 
     def __init__(self, image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100) -> None:
+        check_sizes(DigitImagesDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
@@ -124,6 +126,7 @@ class DigitsDataModule(DigitImagesDataModule):
     metric_features = "digits"  # the generation metrics' feature network for this data (lit_gans.evaluation.generation)
 
     def __init__(self, image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, val_fraction: float = 0.2, seed: int = 0) -> None:
+        check_sizes(DigitsDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__(image_size, batch_size, num_workers, predict_samples)
         self.val_fraction, self.seed = val_fraction, seed
 
@@ -147,6 +150,7 @@ class MNISTDataModule(DigitImagesDataModule):
     metric_features = "mnist"  # the generation metrics' feature network for this data (lit_gans.evaluation.generation)
 
     def __init__(self, root: str = "data", image_size: int = 32, batch_size: int = 64, num_workers: int = 0, predict_samples: int = 100, download: bool = True, val_size: Optional[int] = None) -> None:
+        check_sizes(MNISTDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__(image_size, batch_size, num_workers, predict_samples)
         self.root, self.download, self.val_size = root, download, val_size
 

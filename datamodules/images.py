@@ -24,7 +24,9 @@ from lit_gans.utils.resumable import ResumableLoader
 __all__ = ["DataError", "ConfigError"]  # DataError: raised at setup with the file and the fix in its message
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's modes of 16-bit (and 32-bit int) gray files
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")  # PIL's modes of 16-bit gray files (``I``: see to_8bit)
+#: PIL modes of single-channel files (replicated to RGB on decode).
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", *SIXTEEN_BIT_MODES})
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
 _JPEG_END = b"\xff\xd9"  # EOI marker
 _TAIL_CHECKED = ("PNG", "JPEG", "MPO")  # MPO: a camera's multi-picture JPEG, ending with its last image's EOI
@@ -59,9 +61,25 @@ def list_images(root: str | Path, option: str = "--data.root", recursive: bool =
     return files
 
 
+def by_stem(files: Iterable[Path], what: str, key: Callable[[Path], str] = lambda p: p.stem) -> dict[str, Path]:
+    """``{key(file): file}`` for files paired or looked up by base name; a ``DataError`` naming both files when two
+    share a key (``photo.png`` and ``photo.jpg``), since one of them would be dropped without a word."""
+    found: dict[str, Path] = {}
+    for p in files:
+        k = key(p)
+        if k in found:
+            raise DataError(
+                f"{found[k]} and {p} in {what} have the same base name {k!r}: files are paired by base name, so one "
+                "of them would be left out; rename or remove one of them"
+            )
+        found[k] = p
+    return found
+
+
 def match_by_stem(a: Sequence[Path], b: Sequence[Path], what: str = "A/ and B/") -> list[tuple[Path, Path]]:
-    """Pairs of files with the same base name, or an error listing the unmatched ones."""
-    sa, sb = {p.stem: p for p in a}, {p.stem: p for p in b}
+    """Pairs of files with the same base name, or an error listing the unmatched ones (or naming two files of one
+    folder with the same base name)."""
+    sa, sb = by_stem(a, what), by_stem(b, what)
     only_a, only_b = sorted(set(sa) - set(sb)), sorted(set(sb) - set(sa))
     if only_a or only_b:
         raise DataError(
@@ -81,25 +99,81 @@ def open_image(path: str | Path) -> Image.Image:
     return image
 
 
-def to_mode(image: Image.Image, channels: int = 3) -> Image.Image:
-    """The project's channel policy, applied to every decoded file:
+def _integer_bits(image: Image.Image) -> Optional[int]:
+    """Bits per sample of an unsigned-integer gray file that PIL holds as mode ``I`` (32-bit int), when the file
+    says so: 16 for a 16-bit PNG or PGM/PPM (Pillow's ``I`` for them) and an unsigned 16-bit TIFF; None otherwise
+    (a 32-bit or signed integer file: its format does not say which value is white)."""
+    if image.format in ("PNG", "PPM"):  # PNG: 16-bit gray (older Pillow); PPM: maxval > 255, scaled to 0..65535
+        return 16
+    if image.format == "TIFF":
+        tags = getattr(image, "tag_v2", {})
+        bits, sample_format = tags.get(258, (None,)), tags.get(339, (1,))  # BitsPerSample, SampleFormat (1 = uint)
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+        if bits == 16 and sample_format == 1:
+            return 16
+    return None
 
-    * grayscale (L, I, I;16, 1, F) -> replicated to RGB when 3 channels are wanted;
-    * 16-bit grayscale (I;16*, I) -> 8 bits by scale, ``round(v / 257)`` (65535 -> 255), the same for every file
-      (no per-image stretch: a dark file stays dark);
-    * palette (P) -> RGB(A) first;
-    * RGBA / LA -> composited over a white background (what an image viewer shows), then converted;
-    * CMYK / YCbCr -> RGB.
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Gray files of more than 8 bits -> 8-bit ``L``, by the scale of their type (the same rule for every file,
+    no per-image stretch: a dark file stays dark); other modes are returned as they are.
+
+    * 16-bit (``I;16*``, and ``I`` read from a 16-bit PNG / PGM / unsigned TIFF): ``round(v / 257)``
+      (65535 -> 255);
+    * 32-bit float (``F``): values in [0, 1] (scikit-image's range for float images, "Image data types and what
+      they mean", https://scikit-image.org/docs/stable/user_guide/data_types.html): ``round(v * 255)``;
+      values outside [0, 1], NaN or inf: a ``DataError`` naming the file and the range found;
+    * 32-bit or signed integer (``I`` otherwise): a ``DataError``: its format does not say which value is white.
     """
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA"):
+    mode = image.mode
+    if mode not in SIXTEEN_BIT_MODES and mode not in ("I", "F"):
+        return image
+    name = getattr(image, "filename", "") or "an image"
+    array = np.asarray(image, dtype=np.float64)
+    if mode == "F":
+        finite = np.isfinite(array)
+        if not finite.all() or array.min() < 0.0 or array.max() > 1.0:
+            found = f"values {array[finite].min():.6g}..{array[finite].max():.6g}" if finite.any() else "no finite value"
+            nan = "" if finite.all() else f", {int((~finite).sum())} NaN/inf pixel(s)"
+            raise DataError(
+                f"{name}: a 32-bit float image (mode F) with {found}{nan}; float images are read as 0..1 (0 = black, "
+                "1 = white). Scale it to 0..1, or save it as an 8-bit or 16-bit PNG"
+            )
+        return Image.fromarray(np.round(array * 255.0).astype(np.uint8))
+    if mode == "I" and _integer_bits(image) != 16:
+        raise DataError(
+            f"{name}: a 32-bit integer image (mode I, values {array.min():.0f}..{array.max():.0f}, format "
+            f"{image.format}); its format does not say which value is white, so it is not guessed. Save it as an "
+            "8-bit PNG (0..255) or a 16-bit PNG (0..65535)"
+        )
+    return Image.fromarray(np.clip(np.round(array / 257.0), 0, 255).astype(np.uint8))
+
+
+#: Modes with an alpha band; ``La`` / ``RGBa`` hold it premultiplied (PIL unpremultiplies on conversion).
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def to_mode(image: Image.Image, channels: int = 3) -> Image.Image:
+    """The project's channel policy, applied to every decoded file (checked pixel by pixel for every PIL mode by
+    ``tests/test_reliability_data.py::test_every_pil_mode_decodes_to_its_colour``):
+
+    * more than 8 bits per sample (``I;16*``, ``I``, ``F``): :func:`to_8bit` (by the scale of the type);
+    * grayscale (``1``, ``L`` and the above) -> replicated to RGB when 3 channels are wanted;
+    * alpha (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa`` / ``La``, and a palette or ``L`` / ``RGB`` file
+      with a transparent colour) -> composited over a white background (what an image viewer shows);
+    * palette (``P``), ``CMYK``, ``YCbCr``, ``LAB``, ``HSV``, ``RGBX`` -> RGB by PIL's conversion;
+    * one channel wanted: the RGB result -> ``L`` (ITU-R 601-2 luma, PIL's ``convert("L")``).
+    """
+    image = to_8bit(image)
+    if image.mode == "La":
+        image = image.convert("LA")  # PIL converts La only to LA (unpremultiplied)
+    if image.mode in ALPHA_MODES or (image.mode in ("P", "L", "RGB") and "transparency" in image.info):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    if image.mode in SIXTEEN_BIT_MODES:
-        array = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray(np.clip(np.round(array / 257.0), 0, 255).astype(np.uint8))
-    return image.convert("RGB" if channels == 3 else "L")
+    if channels == 3 or image.mode not in ("1", "L"):
+        image = image.convert("RGB")  # LAB converts only to RGB, so one channel goes through RGB too
+    return image if channels == 3 else image.convert("L")
 
 
 def load_image(path: str | Path, channels: int = 3) -> Tensor:
@@ -140,7 +214,8 @@ def _check_decodable(path: Path, image_format: Optional[str]) -> None:
 def image_modes(paths: Iterable[Path], check_complete: bool = True) -> Counter:
     """Count files by PIL mode (header, plus the last bytes of PNG/JPEG files; cheap) so a datamodule can report
     conversions at setup. With ``check_complete`` a truncated or undecodable file raises a ``DataError`` naming
-    it here, at setup, rather than mid-epoch after batches have trained."""
+    it here, at setup, rather than mid-epoch after batches have trained; so does a 32-bit file (mode ``I`` / ``F``)
+    that :func:`to_8bit` refuses."""
     counts: Counter = Counter()
     for p in paths:
         try:
@@ -150,6 +225,8 @@ def image_modes(paths: Iterable[Path], check_complete: bool = True) -> Counter:
             raise DataError(f"{p}: cannot decode this image ({err}); remove or replace the file") from err
         if check_complete:
             _check_decodable(Path(p), image_format)
+        if mode in ("I", "F"):  # rare files whose range decides whether they decode: decoded once, at setup
+            to_8bit(open_image(p))
         counts[mode] += 1
     return counts
 
@@ -157,17 +234,18 @@ def image_modes(paths: Iterable[Path], check_complete: bool = True) -> Counter:
 def describe_conversions(converted: dict[str, int], target: str = "RGB") -> str:
     """One line on what ``to_mode`` does to files of these modes, e.g. for ``{"I;16": 2, "RGBA": 1}``."""
     what = []
-    if any(m in SIXTEEN_BIT_MODES for m in converted):
+    if any(m in SIXTEEN_BIT_MODES or m == "I" for m in converted):
         what.append("16-bit scaled to 8 bits as round(v / 257)")
-    gray = any(m in ("L", "1", "F", "LA") or m in SIXTEEN_BIT_MODES for m in converted)
-    if target == "RGB" and gray:
+    if "F" in converted:
+        what.append("32-bit float 0..1 scaled to 8 bits as round(v * 255)")
+    if target == "RGB" and any(m in GRAY_MODES for m in converted):
         what.append("grayscale replicated")
-    if target == "L" and any(m in ("RGB", "RGBA", "P", "CMYK", "YCbCr") for m in converted):
+    if target == "L" and any(m not in GRAY_MODES for m in converted):
         what.append("colour converted to gray")
-    if any(m in ("RGBA", "LA", "P", "PA") for m in converted):
+    if any(m in ALPHA_MODES or m == "P" for m in converted):
         what.append("alpha composited over white")
-    if any(m in ("CMYK", "YCbCr") for m in converted):
-        what.append("CMYK/YCbCr converted")
+    if any(m in ("CMYK", "YCbCr", "LAB", "HSV") for m in converted):
+        what.append("CMYK/YCbCr/LAB converted")
     return (
         f"{sum(converted.values())} file(s) converted to {target} on decode (modes {dict(converted)}"
         + (f": {', '.join(what)})" if what else ")")

@@ -47,10 +47,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size, check_min_size, eval_sampler, list_images, load_image, open_image, to_mode
+from datamodules.images import DataError, by_stem, check_batch_size, check_min_size, eval_sampler, list_images, load_image, open_image, report_modes, to_mode
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.utils.masks import REGION_COVERAGE, center_mask, fill_hole, random_block_mask, random_region_mask
+from lit_gans.utils.checks import check_sizes
 
 IMAGENET_MEAN = (117.0 / 255.0, 104.0 / 255.0, 123.0 / 255.0)  # train.lua: 2*117/255-1, 2*104/255-1, 2*123/255-1
 MASK_MODES = ("1", "L")
@@ -276,6 +277,7 @@ class InpaintingDataModule(L.LightningDataModule):
         download: bool = False,
         test_masks: Optional[list[Literal["center", "random_block", "random_region", "files"]]] = None,
     ) -> None:
+        check_sizes(InpaintingDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if mask not in ("center", "random_block", "random_region", "files"):
@@ -339,18 +341,21 @@ class InpaintingDataModule(L.LightningDataModule):
         if stage == "fit" and self.train_set is None:
             root = Path(self.root) if self.root else self._embedded("train")
             files = list_images(root, "--data.init_args.root", recursive=True, layout=LAYOUT)
+            report_modes(files, "--data.init_args.root")  # truncated files: named at setup, not mid-epoch
             length = max(len(files), self.samples_per_epoch)
             self.train_set = TrainImages(files, self.load_size, length, self._mask_pool(), self.image_size, self.cache_images)
         if stage in ("fit", "validate", "test") and self.val_set is None:
             val_root = self.val_root or (None if self.root else self._embedded("heldout"))
             if val_root:
                 files = list_images(val_root, "--data.init_args.val_root", recursive=True, layout=LAYOUT)
+                report_modes(files, "--data.init_args.val_root")
                 self.val_set = ValImages(files, self.load_size, self.image_size, self.val_crops, self.seed, self._mask_pool())
         if stage == "predict" and self.predict_set is None:
             root = self.predict_root or (None if self.root else self._embedded("heldout"))
             if not root:
                 raise DataError("lit-gans predict needs --data.init_args.predict_root: the folder of images to fill")
             files = list_images(root, "--data.init_args.predict_root", recursive=False, layout="images to fill")
+            report_modes(files, "--data.init_args.predict_root")
             check_min_size(
                 files, PREDICT_MIN_SIDE, "minimum image side for prediction",
                 fix="remove it or upscale it (a fixed minimum, not an option: the hole is scaled to the image)",
@@ -360,14 +365,15 @@ class InpaintingDataModule(L.LightningDataModule):
                 self._check_center()  # the center hole is used
             else:
                 found = list_images(self.predict_mask_root, "--data.init_args.predict_mask_root", layout="one mask per image, same base name, white = hole")
-                by_stem = {p.stem: p for p in found}
-                missing = [f for f in files if f.stem not in by_stem]
+                masks_of = by_stem(found, f"--data.init_args.predict_mask_root ({self.predict_mask_root})")
+                by_stem(files, "--data.init_args.predict_root (each image is matched to its mask by base name)")
+                missing = [f for f in files if f.stem not in masks_of]
                 if missing:
                     raise DataError(
                         f"no mask for {missing[0]} (and {len(missing) - 1} more) in {self.predict_mask_root}: every image needs "
                         f"a mask with the same base name, e.g. {Path(self.predict_mask_root) / (missing[0].stem + '.png')}"
                     )
-                masks = [by_stem[f.stem] for f in files]
+                masks = [masks_of[f.stem] for f in files]
                 flags = []
                 for image, m in zip(files, masks):
                     with Image.open(image) as im:

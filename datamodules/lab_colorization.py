@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import DataError, FolderLoaders, check_batch_size, check_min_size, image_modes, list_images, open_image, to_mode
+from datamodules.images import GRAY_MODES, DataError, FolderLoaders, check_batch_size, check_min_size, image_modes, list_images, open_image, to_mode
 from lit_gans.errors import ConfigError
 from datamodules.paired import (
     EMBEDDED_SHORT_SIDE,
@@ -49,8 +49,8 @@ from datamodules.paired import (
 )
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.lab import rgb_to_lab_normalized
+from lit_gans.utils.checks import check_sizes
 
-GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "F"})
 SEED = 123  # the tutorial's np.random.seed(123) for the subset and the split
 LAYOUT = "a folder of photos (jpg/png/...), e.g. COCO 2017 train2017/"
 
@@ -174,6 +174,7 @@ class LabColorizationDataModule(FolderLoaders, L.LightningDataModule):
         dataset: Optional[str] = None,
         download: bool = False,
     ) -> None:
+        check_sizes(LabColorizationDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess not in ("resize", "crop"):

@@ -38,8 +38,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.images import eval_sampler, list_images, match_by_stem
+from datamodules.images import eval_sampler, image_modes, list_images, match_by_stem
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 from datamodules.unpaired import SingleFolder, UnpairedDataModule, pad_collate, to_signed
 from lit_gans.datasets.embedded import DARKEN_GAIN, DARKEN_GAMMA, darken, embedded_lowlight_root  # noqa: F401 - re-exported
 
@@ -91,6 +92,7 @@ class LowLightDataModule(UnpairedDataModule):
         download: bool = False,
         test_roots: Optional[list[str]] = None,
     ) -> None:
+        check_sizes(LowLightDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__(
             root=root, preprocess=preprocess, load_size=load_size, crop_size=crop_size, hflip=hflip, vflip=vflip,
             pairing=pairing, batch_size=batch_size, num_workers=num_workers, epoch_repeats=epoch_repeats,
@@ -125,6 +127,7 @@ class LowLightDataModule(UnpairedDataModule):
             low = list_images(base / "low", option="--data.paired_root (low/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
             high = list_images(base / "high", option="--data.paired_root (high/)", layout="<paired_root>/low/ and <paired_root>/high/, same file names")
             pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+            image_modes(low + high)  # truncated files: named at setup
             if self.val_max_images:
                 pairs = pairs[: self.val_max_images]
             return SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs])
@@ -134,6 +137,7 @@ class LowLightDataModule(UnpairedDataModule):
             files = self._list(self.train_dirs[0])
         if self.val_max_images:
             files = files[: self.val_max_images]
+        image_modes(files)  # truncated files: named at setup
         return SingleFolder(files, self.channels, self.val_size)
 
     def _test_datasets(self) -> list[tuple[str, Dataset, int]]:
@@ -149,9 +153,11 @@ class LowLightDataModule(UnpairedDataModule):
                 low = list_images(base / "low", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
                 high = list_images(base / "high", option=option, layout="<folder>/low/ and <folder>/high/, same file names")
                 pairs = match_by_stem(low, high, what=f"{base}/low and {base}/high")
+                image_modes(low + high)  # truncated files: named at setup
                 out.append((base.name, SingleFolder([a for a, _ in pairs], self.channels, self.val_size, targets=[b for _, b in pairs]), bs))
             else:
                 files = list_images(base, option=option, layout="low-light images, or low/ and high/ subfolders")
+                image_modes(files)
                 out.append((base.name, SingleFolder(files, self.channels, self.val_size), bs))
         return out
 

@@ -60,6 +60,7 @@ from datamodules.images import DataError, FolderLoaders, check_batch_size, list_
 from lit_gans.errors import ConfigError
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import crop_at, random_offsets
+from lit_gans.utils.checks import check_sizes
 
 Preprocess = Literal["resize_and_crop", "crop", "none"]
 Direction = Literal["AtoB", "BtoA"]
@@ -400,6 +401,7 @@ class PairedDataModule(FolderLoaders, L.LightningDataModule):
         download: bool = False,
         train_geometry: Literal["auto", "device", "workers"] = "auto",
     ) -> None:
+        check_sizes(PairedDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if train_geometry not in ("auto", "device", "workers"):

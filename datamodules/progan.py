@@ -51,6 +51,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from datamodules.digits import SampleIndices
 from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 
 FOLDER_LAYOUT = "<root>/*.png|jpg|... (any size >= the target resolution; sub-folders are searched too)"
 
@@ -225,6 +226,7 @@ class ProGANDataModule(L.LightningDataModule):
         download: bool = False,
         dataset: Optional[str] = None,
     ) -> None:
+        check_sizes(ProGANDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(val_batch_size, "--data.init_args.val_batch_size")
         check_batch_size(predict_batch_size, "--data.init_args.predict_batch_size")

@@ -61,10 +61,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images import DataError, check_batch_size, eval_sampler, list_images, load_image, report_modes
+from datamodules.images import DataError, by_stem, check_batch_size, eval_sampler, list_images, load_image, report_modes
 from lit_gans.errors import ConfigError
 from lit_gans.utils.resumable import ResumableLoader
 from lit_gans.utils.resize import imresize_bicubic, quantize_8bit
+from lit_gans.utils.checks import check_sizes
 
 HR_LAYOUT = "a folder of HR images (e.g. DIV2K/DIV2K_train_HR/0001.png)"
 TEST_LAYOUTS = (
@@ -92,8 +93,8 @@ def _norm_stem(path: Path, scale: int, side: str) -> str:
 
 def pair_files(hr: list[Path], lr: list[Path], scale: int, what: str) -> list[tuple[Path, Path]]:
     """HR/LR pairs by normalised base name; a clear error listing unmatched files."""
-    hmap = {_norm_stem(p, scale, "hr"): p for p in hr}
-    lmap = {_norm_stem(p, scale, "lr"): p for p in lr}
+    hmap = by_stem(hr, what, key=lambda p: _norm_stem(p, scale, "hr"))  # two files of one base name: an error
+    lmap = by_stem(lr, what, key=lambda p: _norm_stem(p, scale, "lr"))
     only_h, only_l = sorted(set(hmap) - set(lmap)), sorted(set(lmap) - set(hmap))
     if only_h or only_l:
         raise DataError(
@@ -119,29 +120,30 @@ def check_pair_sizes(pairs: list[tuple[Path, Path]], scale: int) -> list[tuple[i
     return sizes
 
 
-def find_test_layout(root: Path, scale: int) -> tuple[list[Path], Optional[list[Path]]]:
-    """(HR files, LR files or None) of a test-set folder in one of the known layouts."""
+def find_test_layout(root: Path, scale: int, option: str = "--data.init_args.val_root") -> tuple[list[Path], Optional[list[Path]]]:
+    """(HR files, LR files or None) of a test-set folder in one of the known layouts; errors name ``option``, the
+    setting that gave ``root`` (``--data.init_args.val_root`` or ``--data.init_args.test_roots[i]``)."""
     candidates = [
         (root / "GTmod12", root / f"LRbicx{scale}"),
         (root / "HR", root / "LR_bicubic" / f"X{scale}"),
     ]
     for hr_dir, lr_dir in candidates:
         if hr_dir.is_dir() and lr_dir.is_dir():
-            return list_images(hr_dir, "--data.init_args.val_root"), list_images(lr_dir, "--data.init_args.val_root")
+            return list_images(hr_dir, option), list_images(lr_dir, option)
     srf = root / f"image_SRF_{scale}"
     if srf.is_dir():
-        files = list_images(srf, "--data.init_args.val_root")
+        files = list_images(srf, option)
         hr = [p for p in files if p.stem.endswith("_HR")]
         lr = [p for p in files if p.stem.endswith("_LR")]
         if hr and lr:
             return hr, lr
     for hr_dir in (root / "GTmod12", root / "HR"):
         if hr_dir.is_dir():  # HR part of a known layout without the LR of this scale: LR made on the fly
-            return list_images(hr_dir, "--data.init_args.val_root"), None
+            return list_images(hr_dir, option), None
     other_scales = sorted(p.name for p in root.glob("image_SRF_*")) + sorted(p.name for p in root.glob("LRbicx*"))
     if other_scales and not any(p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") for p in root.iterdir()):
-        raise DataError(f"{root} has LR folders {other_scales} but none for scale {scale}; layouts: {TEST_LAYOUTS}")
-    return list_images(root, "--data.init_args.val_root", layout=TEST_LAYOUTS), None
+        raise DataError(f"{option}: {root} has LR folders {other_scales} but none for scale {scale}; layouts: {TEST_LAYOUTS}")
+    return list_images(root, option, layout=TEST_LAYOUTS), None
 
 
 # ----------------------------------------------------------------------------- datasets (CPU workers)
@@ -319,6 +321,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         download: bool = False,
         test_roots: Optional[list[str]] = None,
     ) -> None:
+        check_sizes(SuperResolutionDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         check_batch_size(val_batch_size, "--data.init_args.val_batch_size")
@@ -403,7 +406,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         return window
 
     def _folder_pairs(self, root: str, option: str, s: int) -> list[tuple[Path, Optional[Path]]]:
-        hr, lr = find_test_layout(Path(root).expanduser(), s)
+        hr, lr = find_test_layout(Path(root).expanduser(), s, option)
         report_modes(hr, option)
         if lr is None:
             return [(p, None) for p in hr]
@@ -475,7 +478,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         if stage == "test" and self.test_roots and self.test_sets is None:
             self.test_sets = []
             for i, root in enumerate(self.test_roots):
-                pairs = self._folder_pairs(root, f"--data.init_args.test_roots[{i}] ({root})", s)
+                pairs = self._folder_pairs(root, f"--data.init_args.test_roots[{i}]", s)
                 self._check_eval_sizes(pairs, s)
                 self.test_sets.append(EvalImages(pairs, s, self.val_crop))
         elif stage in ("fit", "validate", "test") and self.val_set is None:

@@ -37,6 +37,7 @@ from datamodules.images import DataError, FolderLoaders, check_batch_size, check
 from lit_gans.errors import ConfigError
 from lit_gans.utils.images import pil_to_tensor
 from lit_gans.utils.patches import random_crop
+from lit_gans.utils.checks import check_sizes
 
 Preprocess = Literal["resize_and_crop", "crop", "none"]
 LAYOUT = "<root>/trainA/ and <root>/trainB/ (images of the two domains), optional testA/ and testB/"
@@ -203,6 +204,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
         dataset: Optional[str] = None,
         download: bool = False,
     ) -> None:
+        check_sizes(UnpairedDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
         check_batch_size(batch_size, "--data.init_args.batch_size")
         if preprocess == "resize_and_crop" and load_size < crop_size:
@@ -299,6 +301,7 @@ class UnpairedDataModule(FolderLoaders, L.LightningDataModule):
                     f"lit-gans test needs the test split {self.resolved_root() / sub}/ (and {self.test_dirs}); "
                     f"expected layout: {LAYOUT}"
                 )
+            image_modes(files)  # truncated files: named at setup
             out.append((sub, SingleFolder(files, self.channels, self.val_size or self.crop_size), self.batch_size))
         return out
 

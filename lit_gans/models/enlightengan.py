@@ -88,6 +88,7 @@ class EnlightenGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         predict_tile_overlap: overlap of the tiles (feathered blending).
         **kwargs: ``GANModule`` options (optimizers, schedulers, EMA, ...).
     """
+    batch_keys = {"fit": ("A", "B"), "validate": ("A",), "test": ("A", "index"), "predict": ("A", "A_name")}  # lit_gans.utils.batches
 
     step_order = ("g", "d")  # official optimize_parameters: G step, then D_A and D_P
 

@@ -47,6 +47,7 @@ class NoiseGAN(EvaluationMixin, GANModule):
             the digit classifier of the datamodule: 'mnist' for MNIST, else 'digits').
         **kwargs: ``GANModule`` options (optimizers, schedulers, n_critic, EMA, clipping, ...).
     """
+    batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index",)}  # lit_gans.utils.batches
 
     def __init__(
         self,
@@ -65,6 +66,8 @@ class NoiseGAN(EvaluationMixin, GANModule):
     ) -> None:
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
+        if test_samples is not None and test_samples < 2:
+            raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
         self.evaluation = GenerationEvaluation(self, metrics, metrics_weights, test_samples, test_fallback="digits")
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
@@ -230,6 +233,7 @@ class ConditionalGAN(NoiseGAN):
     Defaults: vanilla loss (the paper's Eq. 2; PyTorch-GAN cgan.py uses MSE/LSGAN instead, selectable
     with ``gan_loss: lsgan``), Adam 2e-4 (0.5, 0.999) (PyTorch-GAN cgan.py).
     """
+    batch_keys = {"fit": ("image", "label"), "test": ("image", "label", "index"), "validate": ("image", "label", "index"), "predict": ("index",)}  # lit_gans.utils.batches
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, num_classes: int = 10, gan_loss: GanLoss = "vanilla", num_sample_images: int = 100, **kwargs: Any) -> None:
         if num_classes < 2:

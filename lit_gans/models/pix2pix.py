@@ -109,6 +109,7 @@ class PairedTranslationMixin(EvaluationMixin):
     Batches: ``{"A": input, "B": target, "index", "name"}`` from ``datamodules.paired.PairedDataModule``
     (RGB in [-1, 1]) or ``datamodules.lab_colorization.LabColorizationDataModule`` (A = L, B = ab).
     """
+    batch_keys = {"fit": ("A", "B"), "test": ("A", "B", "index"), "predict": ("A|rgb",)}  # lit_gans.utils.batches
 
     color_space: ColorSpace
     inference_mode: InferenceMode

@@ -164,6 +164,7 @@ class ProGAN(EvaluationMixin, GANModule):
             for digits/MNIST and InceptionV3 (when installed) for folders.
         **kwargs: ``GANModule`` options (``optimizer_g``/``optimizer_d`` override the paper's Adam, ...).
     """
+    batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index|interpolation",)}  # lit_gans.utils.batches
 
     def __init__(
         self,
@@ -203,6 +204,8 @@ class ProGAN(EvaluationMixin, GANModule):
         self.resolution = generator.resolution
         self.gp_weight, self.drift_weight = gp_weight, drift_weight
         self.reset_optimizer_on_phase = reset_optimizer_on_phase
+        if test_samples is not None and test_samples < 2:
+            raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
         self.evaluation = GenerationEvaluation(
             self, metrics, metrics_weights, test_samples, test_fallback="inception", swd=swd, progressive=True
         )

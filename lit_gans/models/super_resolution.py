@@ -80,6 +80,7 @@ class _SuperResolution(EvaluationMixin):
     """The scale, the SR protocol (:class:`lit_gans.evaluation.super_resolution.SuperResolutionEvaluation`:
     validation, ``test``, prediction, sample grids) and the data check shared by the three modules (a mixin in
     front of a LightningModule that has ``generator`` and ``sampling_generator``)."""
+    batch_keys = {"fit": ("lr", "hr"), "test": ("lr", "hr", "index"), "predict": ("image",)}  # lit_gans.utils.batches
 
     generator: nn.Module
     scale: int

@@ -42,14 +42,16 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.networks.init import init_weights
+from lit_gans.utils.checks import check_sizes
 
 
 def _levels(size: int, what: str) -> int:
     """Number of stride-2 levels between ``size`` and 4x4, or a clear error."""
     n = math.log2(size / 4) if size >= 8 else -1
     if n < 1 or n != int(n):
-        raise ValueError(f"{what} size {size} must be a power of two >= 8 (128 in the official code)")
+        raise ConfigError(f"{what} size {size} must be a power of two >= 8 (128 in the official code)")
     return int(n)
 
 
@@ -136,9 +138,10 @@ class ContextEncoderGenerator(nn.Module):
         nef: int = 64,
         ngf: int = 64,
     ) -> None:
+        check_sizes(ContextEncoderGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if output not in ("center", "image"):
-            raise ValueError(f"output must be 'center' or 'image', got {output!r}")
+            raise ConfigError(f"output must be 'center' or 'image', got {output!r}")
         out_size = image_size // 2 if output == "center" else image_size
         _levels(out_size, "output")
         self.image_size, self.output, self.out_size = image_size, output, out_size
@@ -162,7 +165,7 @@ class ContextEncoderGenerator(nn.Module):
                 nn.ReLU(True),
             )
         else:
-            raise ValueError(f"bottleneck must be 'channelwise' or 'conv', got {bottleneck!r}")
+            raise ConfigError(f"bottleneck must be 'channelwise' or 'conv', got {bottleneck!r}")
         self.decoder = up_stack(out_channels, out_size, ngf)
         init_weights(self, 0.02)  # train.lua weights_init: N(0, 0.02); BN N(1, 0.02), 0
 
@@ -208,6 +211,7 @@ class ContextEncoderDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, image_size: int = 64, ndf: int = 64) -> None:
+        check_sizes(ContextEncoderDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.image_size = image_size
         self.main = nn.Sequential(*down_stack(in_channels, image_size, ndf), nn.Conv2d(8 * ndf, 1, 4, 1, 0, bias=False))

@@ -14,7 +14,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.networks.init import init_weights
+from lit_gans.utils.checks import check_sizes
 
 
 def _plan(image_size: int) -> tuple[int, int]:
@@ -23,7 +25,7 @@ def _plan(image_size: int) -> tuple[int, int]:
         return 7, 2
     n = math.log2(image_size / 4) if image_size >= 8 else -1
     if n < 1 or n != int(n):
-        raise ValueError(
+        raise ConfigError(
             f"DCGAN image_size={image_size} is not supported: use 28 or a power of two >= 8 "
             "(e.g. 32 for MNIST/digits, 64 for the paper's layout); set --model.init_args.generator.init_args.image_size "
             "and the datamodule's image_size to the same value"
@@ -43,6 +45,7 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(self, latent_dim: int = 100, out_channels: int = 3, image_size: int = 64, ngf: int = 64, cond_dim: int = 0) -> None:
+        check_sizes(DCGANGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         start, n = _plan(image_size)
         self.latent_dim, self.image_size, self.out_channels = latent_dim, image_size, out_channels
@@ -76,6 +79,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, image_size: int = 64, ndf: int = 64, norm: Literal["batch", "layer", "none"] = "batch") -> None:
+        check_sizes(DCGANDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         start, n = _plan(image_size)
         self.image_size = image_size
@@ -101,13 +105,14 @@ def _norm(norm: str, ch: int) -> nn.Module:
         return nn.GroupNorm(1, ch)
     if norm == "none":
         return nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
+    raise ConfigError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
 
 
 class ConditionalDCGANGenerator(DCGANGenerator):
     """DCGAN generator conditioned on a class: one-hot(label) concatenated to z (Mirza & Osindero 2014, Sec. 4.1)."""
 
     def __init__(self, num_classes: int = 10, latent_dim: int = 100, out_channels: int = 1, image_size: int = 32, ngf: int = 64) -> None:
+        check_sizes(ConditionalDCGANGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__(latent_dim, out_channels, image_size, ngf, cond_dim=num_classes)
         self.num_classes = num_classes
 
@@ -120,6 +125,7 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
     """DCGAN discriminator seeing the class as constant one-hot maps concatenated to the image channels."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 32, ndf: int = 64, norm: Literal["batch", "layer", "none"] = "batch") -> None:
+        check_sizes(ConditionalDCGANDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__(in_channels + num_classes, image_size, ndf, norm)
         self.num_classes = num_classes
 

@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.utils.checks import check_sizes
+
 Encoder = Literal["resnet18", "resnet34", "resnet50"]
 _WEIGHT_FILES = {  # torchvision IMAGENET1K_V1 files (the weights fastai 2.4's create_body(pretrained=True) used)
     "resnet18": "resnet18-f37072fd.pth",
@@ -191,6 +193,7 @@ class DynamicUnet(nn.Module):
         pretrained: Union[bool, str] = True,
         img_size: int = 256,
     ) -> None:
+        check_sizes(DynamicUnet, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         #: The encoder downsamples by 32; other sizes work (nearest resizes inside) but multiples are exact.

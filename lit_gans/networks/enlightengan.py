@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.utils.checks import check_sizes
+
 # ITU-R BT.601 luma weights, EnlightenGAN data/unaligned_dataset.py: A_gray = 1 - (0.299 R + 0.587 G + 0.114 B)
 LUMA = (0.299, 0.587, 0.114)
 
@@ -112,6 +114,7 @@ class AttentionUNetGenerator(nn.Module):
         align_corners: bool = True,
         halve_above_width: int | None = None,
     ) -> None:
+        check_sizes(AttentionUNetGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.in_channels, self.self_attention, self.times_residual = in_channels, self_attention, times_residual
         self.skip, self.tanh, self.align_corners, self.halve_above_width = skip, tanh, align_corners, halve_above_width
@@ -220,6 +223,7 @@ class NoNormDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 5) -> None:
+        check_sizes(NoNormDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         kw, pad = 4, 2
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, kw, 2, pad), nn.LeakyReLU(0.2, True)]

@@ -16,6 +16,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from lit_gans.utils.checks import check_sizes
+
 
 def _g_body(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -53,6 +55,7 @@ class MLPGenerator(nn.Module):
     """
 
     def __init__(self, latent_dim: int = 100, out_channels: int = 1, image_size: int = 28, hidden: Sequence[int] = (128, 256, 512, 1024), num_classes: int = 0) -> None:
+        check_sizes(MLPGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.latent_dim, self.num_classes, self.shape = latent_dim, num_classes, (out_channels, image_size, image_size)
         self.embed = nn.Embedding(num_classes, num_classes) if num_classes else None
@@ -75,6 +78,7 @@ class MLPDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, hidden: Sequence[int] = (512, 256), dropout: float = 0.0, num_classes: int = 0) -> None:
+        check_sizes(MLPDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.num_classes, self.shape = num_classes, (in_channels, image_size, image_size)
         self.embed = nn.Embedding(num_classes, num_classes) if num_classes else None

@@ -11,6 +11,9 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
+
 Norm = Literal["batch", "instance", "none"]
 
 
@@ -22,7 +25,7 @@ def norm_layer(norm: Norm, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if norm == "none":
         return nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {norm!r}")
+    raise ConfigError(f"norm must be 'batch', 'instance' or 'none', got {norm!r}")
 
 
 def conv_bias(norm: Norm) -> bool:
@@ -42,6 +45,7 @@ class PatchDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 6, ndf: int = 64, n_layers: int = 3, norm: Norm = "batch") -> None:
+        check_sizes(PatchDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         bias = conv_bias(norm)
         if n_layers == 0:  # PixelDiscriminator: 1x1 convs, every pixel judged alone

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 
 SQRT2 = math.sqrt(2.0)  # He gain for (leaky) ReLU, official ``get_weight(gain=np.sqrt(2))``
 
@@ -206,6 +207,7 @@ class ProGANGenerator(nn.Module):
         pixelnorm_eps: float = 1e-8,
         use_leakyrelu: bool = True,
     ) -> None:
+        check_sizes(ProGANGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.num_stages = _stages(resolution)
         self.resolution, self.channels = resolution, channels
@@ -279,6 +281,7 @@ class ProGANDiscriminator(nn.Module):
         mbstd_group_size: int = 4,
         fused_scale: bool = True,
     ) -> None:
+        check_sizes(ProGANDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         self.fused_scale = fused_scale
         self.num_stages = _stages(resolution)

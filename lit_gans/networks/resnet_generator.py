@@ -20,7 +20,9 @@ from typing import Literal, Mapping
 
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.networks.patchgan import Norm, conv_bias, norm_layer
+from lit_gans.utils.checks import check_sizes
 
 Padding = Literal["reflect", "replicate", "zero"]
 
@@ -33,7 +35,7 @@ def _pad(padding: Padding, size: int) -> tuple[list[nn.Module], int]:
         return [nn.ReplicationPad2d(size)], 0
     if padding == "zero":
         return [], size
-    raise ValueError(f"padding must be 'reflect', 'replicate' or 'zero', got {padding!r}")
+    raise ConfigError(f"padding must be 'reflect', 'replicate' or 'zero', got {padding!r}")
 
 
 class ResnetBlock(nn.Module):
@@ -87,9 +89,10 @@ class ResnetGenerator(nn.Module):
         dropout: bool = False,
         padding: Padding = "reflect",
     ) -> None:
+        check_sizes(ResnetGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if n_blocks < 0:
-            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+            raise ConfigError(f"n_blocks must be >= 0, got {n_blocks}")
         self.in_channels, self.out_channels, self.ngf, self.n_blocks = in_channels, out_channels, ngf, n_blocks
         self.norm, self.dropout, self.padding = norm, dropout, padding
         bias = conv_bias(norm)

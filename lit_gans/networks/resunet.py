@@ -31,6 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
+
 FILTERS = (64, 128, 256, 512)  # Table I: levels 1-3 and the bridge
 
 
@@ -74,9 +77,10 @@ class ResUNet(nn.Module):
         filters: tuple[int, int, int, int] = FILTERS,
         output_activation: Literal["tanh", "sigmoid", "none"] = "tanh",
     ) -> None:
+        check_sizes(ResUNet, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if len(filters) != 4:
-            raise ValueError(f"filters must list 4 widths (3 levels and the bridge), got {filters}")
+            raise ConfigError(f"filters must list 4 widths (3 levels and the bridge), got {filters}")
         f1, f2, f3, f4 = filters
         self.in_channels, self.out_channels = in_channels, out_channels
         self.input_multiple = 8  # three stride-2 units

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 
 _RESIDUAL_SCALE = 0.2  # ESRGAN Sec. 3.1 / BasicSR rrdbnet_arch.py ("we use 0.2 to scale the residual")
 _INIT_SCALE = 0.1  # ESRGAN Sec. 3.1 / BasicSR default_init_weights(..., 0.1) for the dense-block convs
@@ -104,6 +105,7 @@ class RRDBNet(nn.Module):
         num_blocks: int = 23,
         growth: int = 32,
     ) -> None:
+        check_sizes(RRDBNet, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if scale not in (1, 2, 3, 4):
             raise ConfigError(

@@ -16,6 +16,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
+
 _SLOPE = 0.2  # LeakyReLU alpha: SRGAN Fig. 4 ("alpha = 0.2"), BasicSR VGGStyleDiscriminator
 
 
@@ -39,9 +42,10 @@ class SRGANDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 96, dense_features: int = 1024) -> None:
+        check_sizes(SRGANDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if input_size % 16:
-            raise ValueError(f"SRGANDiscriminator input_size must be a multiple of 16 (4 stride-2 convs), got {input_size}")
+            raise ConfigError(f"SRGANDiscriminator input_size must be a multiple of 16 (4 stride-2 convs), got {input_size}")
         self.input_size = input_size
         widths = [num_feat, num_feat, 2 * num_feat, 2 * num_feat, 4 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         layers: list[nn.Module] = []
@@ -80,9 +84,10 @@ class VGGStyleDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
+        check_sizes(VGGStyleDiscriminator, "--model.init_args.discriminator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if input_size not in (128, 256):
-            raise ValueError(f"VGGStyleDiscriminator supports input_size 128 or 256 (BasicSR), got {input_size}")
+            raise ConfigError(f"VGGStyleDiscriminator supports input_size 128 or 256 (BasicSR), got {input_size}")
         self.input_size = input_size
         widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         if input_size == 256:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from lit_gans.errors import ConfigError
+from lit_gans.utils.checks import check_sizes
 
 _NUM_FEAT = 64  # Fig. 4: k3n64s1 everywhere in the trunk
 _NUM_BLOCKS = 16  # Sec. 2.2: "B residual blocks"; B = 16 in Sec. 3.2 / Fig. 4
@@ -66,6 +67,7 @@ class SRResNet(nn.Module):
         num_feat: int = _NUM_FEAT,
         num_blocks: int = _NUM_BLOCKS,
     ) -> None:
+        check_sizes(SRResNet, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if scale not in (2, 3, 4):
             raise ConfigError(

@@ -38,8 +38,10 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
 from lit_gans.networks.init import init_weights
 from lit_gans.networks.patchgan import Norm, conv_bias, norm_layer
+from lit_gans.utils.checks import check_sizes
 
 #: pix2pix Sec. 3.2.1 / junyanz define_G: ``unet_256`` and ``unet_128``.
 UNET_DEPTHS = {"unet_256": 8, "unet_128": 7}
@@ -71,9 +73,10 @@ class UnetGenerator(nn.Module):
         use_dropout: bool = True,
         init_std: Optional[float] = INIT_STD,
     ) -> None:
+        check_sizes(UnetGenerator, "--model.init_args.generator", locals())  # widths, sizes >= 1 (lit_gans.utils.checks)
         super().__init__()
         if num_downs < 5:
-            raise ValueError(f"num_downs must be >= 5 (unet_128 = 7, unet_256 = 8), got {num_downs}")
+            raise ConfigError(f"num_downs must be >= 5 (unet_128 = 7, unet_256 = 8), got {num_downs}")
         self.in_channels, self.out_channels, self.num_downs = in_channels, out_channels, num_downs
         #: Input sides must be multiples of this (the bottleneck is 1x1 at 2**num_downs px).
         self.input_multiple = 2**num_downs

@@ -12,6 +12,8 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor, nn
 
+from lit_gans.errors import ConfigError
+
 _MEAN = (0.485, 0.456, 0.406)  # torchvision ImageNet normalisation of the VGG weights
 _STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -106,7 +108,7 @@ class VGGFeatures(nn.Module):
         names = _layer_names(features)
         unknown = [n for n in list(layers) + list(skip_pools) if n not in names]
         if unknown:
-            raise ValueError(f"unknown VGG layer names {unknown}; valid: {names}")
+            raise ConfigError(f"unknown VGG layer names {unknown}; valid: {names}")
         last = max(names.index(n) for n in layers)
         kept = [(n, m) for n, m in zip(names[: last + 1], list(features)[: last + 1]) if n not in skip_pools]
         self.layer_names = [n for n, _ in kept]
