@@ -47,6 +47,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from lit_gans.callbacks import PredictionWriter, RunCheckpoint, RunTracker, SampleGridLogger
+from lit_gans import smoke
 from lit_gans.errors import ConfigError, MissingFileError, UserError
 from lit_gans.utils.files import atomic_path
 
@@ -270,6 +271,7 @@ class LitGansCLI(LightningCLI):
         from lightning.fabric.plugins.environments import SLURMEnvironment
 
         trainer_cfg = config.trainer
+        smoke.apply(trainer_cfg)  # LIT_GANS_SMOKE=1: tiny budgets (lit_gans/smoke.py)
         experiment = config.get("experiment")
         if not experiment:
             paths = config.get("config") or []
