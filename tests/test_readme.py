@@ -41,8 +41,9 @@ def readme_blocks(text: str) -> list[tuple[str, list[str]]]:
     return blocks
 
 
-def epoch_of(ckpt: Path) -> int:
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+def epochs_done(ckpt: Path) -> int:
+    """Epochs trained when ``ckpt`` was written (Lightning stores the 0-based epoch index)."""
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["epoch"]) + 1
 
 
 def test_blocks_are_marked() -> None:
@@ -87,12 +88,12 @@ def test_readme_commands_run_in_order(tmp_path: Path) -> None:
             seen.add("print_config")
         elif sub == "fit" and "--ckpt_path" not in words and "dcgan_digits" in command:
             # the quick start: 60 epochs / 20 under LIT_GANS_SMOKE; the checkpoint and the sample grid are there
-            assert epoch_of(last) == 3 and list((run_dir / "samples").glob("*.png")), shown
+            assert epochs_done(last) == 3 and list((run_dir / "samples").glob("*.png")), shown
             assert str(last.resolve()) in proc.stdout + proc.stderr, shown
             seen.add("quick start")
         elif sub == "fit" and "--ckpt_path" in words:
             more = int(re.search(r"--trainer\.max_epochs=(\d+)", command).group(1))
-            assert epoch_of(last) == -(-more // 20), shown  # the finished run was extended: 3 -> 4 epochs
+            assert epochs_done(last) == -(-more // 20), shown  # the finished run was extended: 3 -> 4 epochs
             seen.add("extend")
         elif sub == "test":
             assert list((run_dir / "test").glob("*/results.md")), shown
