@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+THREAD_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "LIT_GANS_THREADS")  # removed from every run's environment
 LIBGOMP_DEFAULT_SPINCOUNT = "300000"  # GNU libgomp manual, GOMP_SPINCOUNT: the default when OMP_WAIT_POLICY is unset
 
 
