@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -69,7 +70,12 @@ def timed_run(env: dict[str, str], folder: Path, epochs: int, shield: bool, log:
     t0 = time.perf_counter()
     with log.open("w") as out:
         proc = start(cmd, env, shield, cwd=folder.parent, stdout=out, stderr=subprocess.STDOUT)
-        rc = proc.wait()
+        try:
+            rc = proc.wait()
+        finally:  # Ctrl-C / SIGTERM: the run is in a session of its own, so end it here
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     seconds = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"busy_cpu: the run failed (exit {rc}); its output: {log}")
@@ -85,6 +91,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="run only these variants (default: all)")
     ap.add_argument("--shield", action="store_true", help="run at autogroup nice -20 (root): less noise on a shared machine")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: end the runs, remove the temporary folder
 
     base = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     base.update(WANDB_MODE="offline", PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
