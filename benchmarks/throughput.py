@@ -22,9 +22,11 @@ the whole run a time budget (``--budget-s``): rows that do not fit are printed a
     python benchmarks/throughput.py --quick                 # tiny sizes on the CPU (< 1 min; run by the tests)
     python benchmarks/throughput.py --device cuda --models pix2pix_facades esrgan_div2k --variants fp32 bf16
 
-Prints one markdown table. Not covered: ProGAN (its batch and networks change with the growing schedule),
-the noise GANs (digits/MNIST datamodules, not image folders; see ``benchmarks/overhead.py``) and the
-single-network pretraining stages.
+Also timed: ProGAN at the last phase of its schedule (``progan_celeba``: 128 px, batch 16, stable; the model is
+set to that point of its schedule before timing), and the noise GANs of the ``*_mnist`` YAMLs with the embedded
+digits in place of MNIST (same image size and batch; (b) then times an in-memory datamodule; metrics off). A
+generator iteration of WGAN / WGAN-GP takes ``n_critic`` = 5 batches. Not covered: the single-network
+pretraining stages.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class Spec:
     make_data: Callable[[Path, bool], list[str]]  # (folder, quick) -> data overrides
     args: list[str] = field(default_factory=list)  # always (no pretrained files, no ImageNet downloads)
     quick_args: list[str] = field(default_factory=list)  # tiny sizes for --quick
+    prepare: Optional[Callable[[L.LightningModule], None]] = None  # put the built model where it is timed
+    in_quick: bool = True  # part of --quick (the test run); the others differ from a quick one in a loss only
 
 
 def _paired(root: Path, quick: bool, batch: int) -> list[str]:
@@ -142,6 +146,33 @@ def _lowlight(root: Path, quick: bool) -> list[str]:
     write_jpegs(root / "trainA", n, size, 6)
     write_jpegs(root / "trainB", n, size, 7)
     return [f"--data.init_args.root={root}", "--data.init_args.epoch_repeats=1000"]
+
+
+def _digits(root: Path, quick: bool) -> list[str]:
+    # the *_mnist YAMLs' MNIST needs a download: the embedded digits at the YAML's image size and batch instead
+    return ["--data.class_path=datamodules.digits.DigitsDataModule"]
+
+
+def _celeba(root: Path, quick: bool) -> list[str]:
+    write_jpegs(root / "img_align_celeba", 8 if quick else 64, (178, 218), 8)  # img_align_celeba: 178x218 JPEGs
+    return [f"--data.init_args.root={root / 'img_align_celeba'}", f"--data.init_args.cache_dir={root / 'cache'}",
+            "--data.init_args.val_images=8", "--data.init_args.num_workers=0" if quick else "--data.init_args.num_workers=2"]
+
+
+def _progan_last_phase(model: L.LightningModule) -> None:
+    """Start at the last phase of the growing schedule: the full resolution, stable (no fade-in)."""
+    sched = model.schedule
+    phases = len(sched.resolutions(model.resolution)) - 1
+    model.images_seen = phases * round(1000 * (sched.training_kimg + sched.transition_kimg))
+    state = model.schedule_at()
+    assert state.resolution == model.resolution and state.alpha == 1.0, state
+
+
+def _noise(name: str, width: str = "ngf", in_quick: bool = True) -> Spec:
+    g_small = [f"{G}.{width}=8"] if width == "ngf" else [f"{G}.hidden=[32]"]
+    d_small = [f"{D}.ndf=8"] if width == "ngf" else [f"{D}.hidden=[32]"]
+    return Spec(name, name, _digits, args=["--model.init_args.metrics=null"], quick_args=[*g_small, *d_small],
+                in_quick=in_quick)
 
 
 G, D = "--model.init_args.generator.init_args", "--model.init_args.discriminator.init_args"
@@ -184,6 +215,19 @@ SPECS: dict[str, Spec] = {s.name: s for s in [
                      "--model.init_args.n_patches=2", "--model.init_args.patch_size=16", "--data.init_args.crop_size=32",
                      "--data.init_args.batch_size=2", "--data.init_args.num_workers=0"]),
 ]}
+#: beyond the image-to-image models (tests/test_bf16.py checks those from SPECS; these have their own bf16 tests)
+OTHER_SPECS: dict[str, Spec] = {s.name: s for s in [
+    # ProGAN at the last phase of its schedule (128 px, batch 16, stable), the phase that takes most of the time
+    Spec("progan_celeba", "progan_celeba", _celeba, prepare=_progan_last_phase,
+         quick_args=[f"{G}.resolution=16", f"{G}.fmap_base=32", f"{G}.fmap_max=16", f"{D}.resolution=16",
+                     f"{D}.fmap_base=32", f"{D}.fmap_max=16", "--data.init_args.resolution=16",
+                     "--data.init_args.crop=null", "--model.init_args.schedule.batch_size={4: 4, 8: 4, 16: 4}"]),
+    # --quick: GAN's MLPs are cGAN's, WGAN's networks DCGAN's (weight clipping instead of the penalty)
+    _noise("gan_mnist", "hidden", in_quick=False), _noise("dcgan_mnist"), _noise("wgan_mnist", in_quick=False),
+    _noise("wgan_gp_mnist"),
+    _noise("cgan_mnist", "hidden"),
+]}
+ALL_SPECS: dict[str, Spec] = {**SPECS, **OTHER_SPECS}
 
 
 def build(spec: Spec, data_root: Path, quick: bool, device: str) -> tuple[L.LightningModule, L.LightningDataModule]:
@@ -199,6 +243,8 @@ def build(spec: Spec, data_root: Path, quick: bool, device: str) -> tuple[L.Ligh
         cli = LitGansCLI(args=args, run=False)
     finally:
         sys.argv = argv
+    if spec.prepare is not None:
+        spec.prepare(cli.model)
     return cli.model, cli.datamodule
 
 
@@ -340,10 +386,15 @@ def run_plain(model, variant, device, warmup, steps, batch) -> dict[str, float]:
     bf16 = variant["precision"].startswith("bf16")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
 
-    def step() -> None:
-        with autocast():
+    since_g = [0]  # discriminator steps since the last generator step (n_critic, as GANModule.training_step)
+
+    def step() -> int:
+        do_g = since_g[0] + 1 >= m.critic_steps(m.g_iter)
+        with autocast(), torch.set_grad_enabled(do_g):
             out = m.generate(batch)
         for which in m.step_order:
+            if which == "g" and not do_g:
+                continue
             for w, ps in params.items():  # only the stepped network gets gradients
                 for p in ps:
                     p.requires_grad_(w == which)
@@ -354,23 +405,25 @@ def run_plain(model, variant, device, warmup, steps, batch) -> dict[str, float]:
             opts[which].step()
             if which == "d":
                 m.after_discriminator_step()
+                since_g[0] += 1
             else:
                 m.g_iter += 1
+                since_g[0] = 0
                 m._update_ema()
         for ps in params.values():
             for p in ps:
                 p.requires_grad_(True)
+        return int(do_g)
 
     peak_reset(device)
     for _ in range(warmup):
         step()
     sync(device)
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
+    g_iters = sum(step() for _ in range(steps))
     sync(device)
     seconds = time.perf_counter() - start
-    return {"img_s": batch_images(batch) * steps / seconds, "ms_g": 1e3 * seconds / steps, "peak": peak_mib(device)}
+    return {"img_s": batch_images(batch) * steps / seconds, "ms_g": 1e3 * seconds / max(g_iters, 1), "peak": peak_mib(device)}
 
 
 # ----------------------------------------------------------------------------------------------- table
@@ -401,7 +454,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true",
                     help="tiny networks and crops, 1+2 steps, variants fp32 and bf16+cl, (b)/(c) in fp32 (CPU, < 1 min)")
-    ap.add_argument("--models", nargs="*", default=list(SPECS), choices=list(SPECS))
+    ap.add_argument("--models", nargs="*", default=None, choices=list(ALL_SPECS),
+                    help="default: all (with --quick: those marked in_quick)")
     ap.add_argument("--variants", nargs="*", default=None, choices=list(VARIANTS),
                     help="default: all on CUDA, all but compile on the CPU")
     ap.add_argument("--modes", default="abc", help="any of a (synthetic), b (datamodule), c (plain loop)")
@@ -419,6 +473,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # one table, not a log per Trainer
+    if args.models is None:
+        args.models = [n for n, spec in ALL_SPECS.items() if spec.in_quick or not args.quick]
     if args.quick:  # the test run: every column, fewest Trainer runs
         variants = args.variants or ["fp32", "bf16+cl"]
         args.bc_variants = ["fp32"]
@@ -443,7 +499,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         results[(name, vname)] = [name, crop, vname, "skipped (time budget)"] + ["-"] * (len(COLUMNS) - 4)
                         continue
                     if name not in built:
-                        model, dm = build(SPECS[name], Path(tmp) / name, args.quick, device.type)
+                        model, dm = build(ALL_SPECS[name], Path(tmp) / name, args.quick, device.type)
                         built[name] = (model, dm, device_batch(model, dm, device))
                     model, dm, batch = built[name]
                     w = warmup + (3 if variant["compile"] else 0)

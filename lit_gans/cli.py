@@ -46,6 +46,7 @@ from typing import Any, Optional
 
 import lightning as L
 
+from lit_gans import smoke
 from lit_gans.errors import UserError
 from lit_gans.run import plan
 from lit_gans.run._lightning import LightningCLIHooks
@@ -154,6 +155,7 @@ class LitGansCLI(LightningCLIHooks):
         subcommand (``run=False``: the caller runs the Trainer) the folder and names still apply, no checkpoint."""
         stage = self.config.get("subcommand")
         config = self.config[stage] if stage else self.config
+        smoke.apply(config.trainer)  # LIT_GANS_SMOKE=1: tiny budgets (lit_gans/smoke.py), before any decision
         experiment = plan.name_experiment(config)
         folder = plan.choose_folder(config, experiment)
         ckpt_dir = plan.point_checkpoints(config, folder)
