@@ -406,7 +406,7 @@ def build(cli_args: list[str], ckpt_path: Optional[str]) -> tuple[nn.Module, Any
                     g_iter=ckpt_info.get("g_iter"), epoch=ckpt_info.get("epoch"))
     elif value:
         from lit_gans.models.pix2pix import PairedTranslationMixin
-        from lit_gans.utils.weights import load_weights_into
+        from lit_gans.io.checkpoints import load_weights_into
 
         if isinstance(model, PairedTranslationMixin) and not getattr(model, "_generator_loaded", False):
             load_weights_into(model.generator, value, prefix="generator.")  # what Pix2Pix.setup does without --ckpt_path
@@ -441,6 +441,7 @@ def main(argv: list[str], prog: str = "lit-gans export") -> int:
     args, rest = parser.parse_known_args(argv)
     if not any(a == "--config" or a.startswith("--config=") for a in rest):
         parser.error("--config <experiment YAML> is required")
+    grad_was = torch.is_grad_enabled()  # restored below: main() may run inside a caller's process (tests, notebooks)
     try:
         torch.set_grad_enabled(False)
         model, datamodule, prov = build(rest, args.ckpt_path)
@@ -458,3 +459,5 @@ def main(argv: list[str], prog: str = "lit-gans export") -> int:
     except UserError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        torch.set_grad_enabled(grad_was)

@@ -287,7 +287,7 @@ def test_every_shipped_experiment_declares_a_contract_its_datamodule_meets():
     family, which run through ``BatchContract``)."""
     import yaml
 
-    from lit_gans.cli import _import
+    from lit_gans.run.plan import import_path as _import
 
     for path in sorted((ROOT / "experiments").glob("*.yaml")):
         config = yaml.safe_load(path.read_text())
