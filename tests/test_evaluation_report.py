@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -150,3 +153,37 @@ def test_results_json_keeps_na_cells(tmp_path):
     assert rows[0]["niqe"] == "n/a (niqe: false)"
     assert "| n/a (niqe: false) |" in (folder / "results.md").read_text()
     assert json.loads((folder / "results.json").read_text())["rows"][0]["niqe"] == "n/a (niqe: false)"
+
+
+def test_cli_test_over_two_checkpoints_and_two_seeds(tmp_path, capsys):
+    """`lit-gans test --ckpt_path a,b --seeds 0,1`: four ordinary results folders and one summary with a row per
+    run naming its checkpoint and seed, and mean ± std per metric."""
+    import shutil
+
+    from lit_gans.cli import cli_main
+    from tests.test_runs import DIGITS, MAIN_80D8F7E
+
+    for name in ("a.ckpt", "b.ckpt"):
+        shutil.copy(MAIN_80D8F7E, tmp_path / name)
+    run = tmp_path / "run"
+    cli_main([
+        "test", "--config", DIGITS, f"--trainer.default_root_dir={run}", "--trainer.logger=false",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--model.init_args.metrics=null",
+        "--model.init_args.generator.init_args.ngf=4", "--model.init_args.discriminator.init_args.ndf=4",
+        "--model.init_args.generator.init_args.latent_dim=8", "--trainer.limit_test_batches=1",
+        f"--ckpt_path={tmp_path / 'a.ckpt'},{tmp_path / 'b.ckpt'}", "--seeds", "0,1",
+    ])
+    folders = sorted((run / "test").iterdir())
+    assert sum(f.name.startswith(("a_", "b_")) for f in folders) == 4
+    (summary,) = [f for f in folders if f.name.startswith("sweep_")]
+    meta = json.loads((summary / "results.json").read_text())
+    rows = meta["rows"]
+    per_run = [(r["run"], Path(r["checkpoint"]).name, r["seed"]) for r in rows[:-1]]
+    assert per_run == [(1, "a.ckpt", 0), (2, "a.ckpt", 1), (3, "b.ckpt", 0), (4, "b.ckpt", 1)]
+    mean = rows[-1]
+    assert mean["run"] == "mean ± std (4 runs)"
+    fid = next(k for k in mean if k.startswith("fid"))
+    values = [r[fid] for r in rows[:-1]]
+    m, s = mean[fid].split(" ± ")
+    assert float(m) == pytest.approx(sum(values) / 4, abs=1e-4) and float(s) == pytest.approx(float(np.std(values, ddof=1)), abs=1e-4)
+    assert "mean ± std (4 runs)" in capsys.readouterr().out
