@@ -187,3 +187,25 @@ def test_cli_test_over_two_checkpoints_and_two_seeds(tmp_path, capsys):
     m, s = mean[fid].split(" ± ")
     assert float(m) == pytest.approx(sum(values) / 4, abs=1e-4) and float(s) == pytest.approx(float(np.std(values, ddof=1)), abs=1e-4)
     assert "mean ± std (4 runs)" in capsys.readouterr().out
+
+
+def test_pix2pix_paper_mode_tests_one_image_at_a_time(tmp_path):
+    """Paper mode: the table does not depend on the test batch size (batch statistics of one image, as junyanz's
+    test.py with batch 1; the same seed gives the same dropout masks image by image)."""
+    from datamodules.paired import PairedDataModule
+    from lit_gans.models.pix2pix import Pix2Pix
+    from lit_gans.networks.patchgan import PatchDiscriminator
+    from lit_gans.networks.unet import UnetGenerator
+    from tests.test_evaluation import _paired_root
+
+    root = _paired_root(tmp_path / "data", n_test=3)
+    torch.manual_seed(0)
+    model = Pix2Pix(UnetGenerator(3, 3, 5, 4), PatchDiscriminator(6, 4), inference_mode="paper")
+    tables = []
+    for k, batch in enumerate((1, 3)):
+        torch.manual_seed(1)
+        dm = PairedDataModule(str(root), preprocess="crop", crop_size=32, batch_size=batch, num_workers=0)
+        rows, meta, _ = run_test(model, dm, tmp_path / f"b{batch}")
+        tables.append(rows)
+    assert tables[0] == tables[1]
+    assert any(x.startswith("paper mode:") and "batch 1" in x for x in meta["protocol_lines"])
