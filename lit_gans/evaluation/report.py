@@ -141,7 +141,7 @@ def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str,
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:center}img{image-rendering:pixelated;"
         "width:256px;max-width:256px}.grid{display:inline-block;vertical-align:top;margin-right:2em}"
-        ".grid img{width:96px;max-width:96px;margin:1px}.grid .cells{width:400px}</style></head><body>",
+        ".grid img{width:64px;max-width:64px;margin:1px}.grid .cells{width:540px}</style></head><body>",
         f"<h1>{esc(meta['experiment'])}: test results</h1>",
         "<p>"
         + "<br>".join(
