@@ -18,15 +18,7 @@ from lit_gans.errors import ConfigError
 from lit_gans.evaluation import Protocol
 from lit_gans.evaluation.published import PUBLISHED, comparison_rows, lookup, set_key
 from tests.helpers import tiny_data, tiny_model
-from tests.test_evaluation import _sr_sets, run_test
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from tests.test_evaluation import _one_thread, _sr_sets, run_test  # noqa: F401 (_one_thread: autouse fixture)
 
 
 def test_sr_table_states_crop_and_whole_image_and_shows_the_paper_column(tmp_path):
