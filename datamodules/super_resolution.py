@@ -186,11 +186,20 @@ class TrainWindows(Dataset):
         return item
 
 
+def _set_name(root: str) -> str:
+    """A test set's name: its folder's, or the parent's for a layout sub-folder (``Set5/GTmod12`` -> ``Set5``)."""
+    path = Path(root).expanduser()
+    if path.name.lower() in ("gtmod12", "hr", "original", "gt") and path.parent.name:
+        return path.parent.name
+    return path.name or str(root)
+
+
 class EvalImages(Dataset):
     """Whole images (or a center crop) for validation/test: ``{"hr", "lr" (paired), "index", "name"}`` uint8."""
 
-    def __init__(self, pairs: list[tuple[Path, Optional[Path]]], scale: int, crop: Optional[int] = None) -> None:
+    def __init__(self, pairs: list[tuple[Path, Optional[Path]]], scale: int, crop: Optional[int] = None, mod: Optional[int] = None) -> None:
         self.pairs, self.scale, self.crop = pairs, scale, crop
+        self.mod_lr = (mod or scale) // scale  # LR sizes are a multiple of this (HR of mod: BasicSR mod_crop)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -201,6 +210,7 @@ class EvalImages(Dataset):
         hr = load_image(hr_path)
         lr = load_image(lr_path) if lr_path is not None else None
         h_lr, w_lr = (lr.shape[-2:] if lr is not None else (hr.shape[-2] // s, hr.shape[-1] // s))
+        h_lr, w_lr = h_lr - h_lr % self.mod_lr, w_lr - w_lr % self.mod_lr
         y0 = x0 = 0
         if self.crop is not None:  # center crop on the LR grid
             c = self.crop // s
@@ -294,6 +304,11 @@ class SuperResolutionDataModule(L.LightningDataModule):
         download: fetch every missing folder in ``prepare_data`` (once per node; ``lit_gans.datasets``).
         test_roots: test-set folders that ``test`` measures, one table row each (e.g. ``[data/Set5, data/Set14,
             data/BSD100, data/Urban100, data/Manga109]``, any layout of ``val_root``); unset: the validation set.
+        mod_crop: validation / test HR images are cropped (bottom and right) to a multiple of this before the LR
+            image is made from them (BasicSR ``mod_crop``); None: a multiple of the scale. 12 reproduces BasicSR's
+            prepared ``GTmod12`` sets from the original photos (``scripts/matlab_scripts/generate_bicubic_img.m``
+            crops to a multiple of 12), which differs from the scale's multiple on images whose side is not one.
+            Must be a multiple of the scale. With a paired LR folder the LR image is cropped to ``mod_crop / scale``.
     """
 
     def __init__(
@@ -320,6 +335,7 @@ class SuperResolutionDataModule(L.LightningDataModule):
         val_dataset: Optional[str] = None,
         download: bool = False,
         test_roots: Optional[list[str]] = None,
+        mod_crop: Optional[int] = None,
     ) -> None:
         check_sizes(SuperResolutionDataModule, "--data", locals())  # sizes, widths, counts >= 1 (lit_gans.utils.checks)
         super().__init__()
@@ -341,6 +357,9 @@ class SuperResolutionDataModule(L.LightningDataModule):
         self.val_crop, self.val_batch_size = val_crop, val_batch_size
         self.dataset, self.val_dataset, self.download = dataset, val_dataset, download
         self.test_roots = list(test_roots) if test_roots else None
+        if mod_crop is not None and mod_crop < 1:
+            raise ConfigError(f"--data.init_args.mod_crop={mod_crop}: must be a positive multiple of the scale, or null")
+        self.mod_crop = mod_crop
         self.test_sets: Optional[list[Dataset]] = None
         self.train_set: Optional[Dataset] = None
         self.val_set: Optional[Dataset] = None
@@ -422,11 +441,23 @@ class SuperResolutionDataModule(L.LightningDataModule):
             if min(w, h) < min_side:
                 raise DataError(f"{hr} is {w}x{h}; validation/test images must be at least {min_side} px at scale {s}")
 
+    def _mod_crop(self, s: int) -> Optional[int]:
+        if self.mod_crop is not None and self.mod_crop % s:
+            raise ConfigError(f"--data.init_args.mod_crop={self.mod_crop} is not a multiple of the scale {s} (e.g. 12 for x4)")
+        return self.mod_crop
+
+    def evaluation_crop(self) -> str:
+        """The validation/test crop in words, for the results table's protocol line."""
+        s = self.scale
+        if self.mod_crop is None:
+            return f"HR cropped to a multiple of the scale ({s})"
+        return f"HR cropped to a multiple of {self.mod_crop} (mod_crop; BasicSR's GTmod{self.mod_crop} sets), LR made from it"
+
     def test_set_names(self) -> list[str]:
         """One name per test dataloader (the folder names; the validation set when ``test_roots`` is unset)."""
         if self.test_roots:
-            return [Path(r).expanduser().name or str(r) for r in self.test_roots]
-        return [Path(self.val_root).expanduser().name if self.val_root else "embedded held-out photos"]
+            return [_set_name(r) for r in self.test_roots]
+        return [_set_name(self.val_root) if self.val_root else "embedded held-out photos"]
 
     def _eval_pairs(self, s: int) -> Optional[list[tuple[Path, Optional[Path]]]]:
         if self.val_root is None:
@@ -480,12 +511,12 @@ class SuperResolutionDataModule(L.LightningDataModule):
             for i, root in enumerate(self.test_roots):
                 pairs = self._folder_pairs(root, f"--data.init_args.test_roots[{i}]", s)
                 self._check_eval_sizes(pairs, s)
-                self.test_sets.append(EvalImages(pairs, s, self.val_crop))
+                self.test_sets.append(EvalImages(pairs, s, self.val_crop, self._mod_crop(s)))
         elif stage in ("fit", "validate", "test") and self.val_set is None:
             pairs = self._eval_pairs(s)
             if pairs is not None:
                 self._check_eval_sizes(pairs, s)
-                self.val_set = EvalImages(pairs, s, self.val_crop)
+                self.val_set = EvalImages(pairs, s, self.val_crop, self._mod_crop(s))
             elif stage in ("validate", "test"):
                 raise ConfigError(f"`{stage}` needs --data.init_args.val_root (a test-set folder: {TEST_LAYOUTS})")
         if stage == "predict" and self.predict_set is None:

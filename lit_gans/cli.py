@@ -24,6 +24,9 @@ One experiment, one folder, one W&B run:
 * A checkpoint of another model class is refused, naming both. The checkpoint's hyperparameters do not
   replace the YAML's (Lightning's default): the YAML and the command line define the model, the checkpoint
   gives the weights and the training state.
+* ``lit-gans test ... --ckpt_path a.ckpt,b.ckpt`` (or a quoted glob, ``'runs/x/checkpoints/*.ckpt'``) and/or
+  ``--seeds 0,1,2`` run one test per checkpoint and seed, then a summary table: a row per run (which checkpoint,
+  which seed) and ``mean ± std`` per metric (``sweep_test``).
 * ``--trainer.fast_dev_run`` writes into a temporary folder that is removed afterwards, never into the run's.
 
 Two optimizers are init arguments of the model (``optimizer_g`` / ``optimizer_d``), so the CLI's automatic
@@ -47,7 +50,7 @@ from typing import Any, Optional
 import lightning as L
 
 from lit_gans import smoke
-from lit_gans.errors import UserError
+from lit_gans.errors import ConfigError, MissingFileError, UserError
 from lit_gans.run import plan
 from lit_gans.run._lightning import LightningCLIHooks
 from lit_gans.run.callbacks import PredictionWriter, RunConfigSaver, RunTracker, SampleGridLogger
@@ -257,12 +260,114 @@ def run_tool(name: str, argv: list[str]) -> int:
     return int(getattr(importlib.import_module(module), function)(argv, prog=f"lit-gans {name}") or 0)
 
 
+# ---------------------------------------------------------------------- test over several checkpoints / seeds
+def _take_option(argv: list[str], name: str) -> tuple[Optional[str], list[str]]:
+    """The value of ``--name V`` / ``--name=V`` in ``argv`` (the last one) and ``argv`` without it."""
+    value, rest, i = None, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == name and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
+
+
+def _sweep_plan(argv: list[str]) -> Optional[tuple[list[str], list[Optional[int]], list[str]]]:
+    """``lit-gans test`` with several checkpoints (``--ckpt_path a.ckpt,last`` or a glob) and/or ``--seeds 0,1,2``:
+    (checkpoints, seeds, the other arguments); None for a plain ``test`` (one checkpoint, no ``--seeds``)."""
+    if not argv or argv[0] != "test":
+        return None
+    ckpt, rest = _take_option(argv[1:], "--ckpt_path")
+    seeds_text, rest = _take_option(rest, "--seeds")
+    several = ckpt is not None and ("," in ckpt or any(c in ckpt for c in "*?["))
+    if not several and seeds_text is None:
+        return None
+    import glob
+
+    ckpts: list[str] = []
+    for part in (ckpt.split(",") if ckpt else [""]):
+        part = part.strip()
+        if any(c in part for c in "*?["):
+            found = sorted(glob.glob(os.path.expanduser(part)))
+            if not found:
+                raise MissingFileError(f"--ckpt_path {part}: no file matches")
+            ckpts += found
+        else:
+            ckpts.append(part)
+    try:
+        seeds: list[Optional[int]] = [int(x) for x in seeds_text.split(",")] if seeds_text else [None]
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds_text}: give integers separated by commas, e.g. --seeds 0,1,2") from None
+    return ckpts, seeds, rest
+
+
+def sweep_test(argv: list[str]) -> Optional[int]:
+    """``lit-gans test`` over several checkpoints and/or seeds: one ordinary ``test`` per (checkpoint, seed), each
+    with its own results folder, then a summary folder ``<run dir>/test/sweep_<UTC time>/`` whose table has a row
+    per run and test set (which checkpoint, which seed) and a ``mean ± std`` row per test set and metric (std:
+    sample standard deviation over the runs). None when ``argv`` is a plain test (the caller runs it)."""
+    planned = _sweep_plan(argv)
+    if planned is None:
+        return None
+    import datetime as _dt
+    import math
+    import statistics
+
+    from lit_gans.evaluation import TestReport
+    from lit_gans.evaluation.report import markdown_table, write_report
+
+    ckpts, seeds, rest = planned
+    runs: list[dict[str, Any]] = []
+    folders: list[Path] = []
+    for ckpt in ckpts:
+        for seed in seeds:
+            args = ["test", *rest] + (["--ckpt_path", ckpt] if ckpt else []) + ([f"--seed_everything={seed}"] if seed is not None else [])
+            cli = LitGansCLI(args=args)
+            report = next(cb for cb in cli.trainer.callbacks if isinstance(cb, TestReport))
+            if not cli.trainer.is_global_zero:
+                continue
+            folders.append(report.last_folder)
+            used = cli.run_info.get("ckpt_path") or "(no checkpoint: untrained weights)"
+            for row in report.last_rows or []:
+                runs.append({"run": len(folders), "checkpoint": str(used), "seed": "-" if seed is None else seed, **row})
+    if not folders:
+        return 0
+    summary: list[dict[str, Any]] = []
+    for name in dict.fromkeys(str(r["set"]) for r in runs):
+        mine = [r for r in runs if str(r["set"]) == name]
+        row: dict[str, Any] = {"run": f"mean ± std ({len(mine)} runs)", "checkpoint": "-", "seed": "-", "set": name}
+        for key in mine[0]:
+            values = [r.get(key) for r in mine]
+            if key in row or not all(isinstance(v, (int, float)) and not math.isnan(v) for v in values):
+                continue
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            row[key] = f"{statistics.fmean(values):.4f} ± {std:.4f}"
+        summary.append(row)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    meta = {
+        "experiment": "sweep", "date": now.isoformat(timespec="seconds"), "checkpoints": ckpts, "seeds": seeds,
+        "runs": [str(f) for f in folders],
+        "notes": [f"run {i + 1}: {f}" for i, f in enumerate(folders)],
+    }
+    out = write_report(folders[0].parent / f"sweep_{now.strftime('%Y%m%d-%H%M%S')}", runs + summary, meta, {}, [])
+    print("\n" + markdown_table(runs + summary))
+    print(f"lit_gans: summary of {len(folders)} test runs in {out.resolve()}")
+    return 0
+
+
 def cli_main(args: Optional[list[str]] = None) -> None:
     """Entry point of ``lit-gans`` and ``python -m lit_gans`` (returns None: a console script's exit status)."""
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv and argv[0] in TOOLS:
             sys.exit(run_tool(argv[0], argv[1:]))
+        if sweep_test(argv) is not None:
+            return
         LitGansCLI(args=args)
     except Exception as err:  # noqa: BLE001
         user = _user_error(err)

@@ -70,13 +70,18 @@ class GenerationEvaluation(Protocol):
         swd: also the sliced Wasserstein distance (ProGAN's metric; images of 16 px and more).
         progressive: ProGAN: sample grids at the current stage's resolution, named ``stage<k>_<res>px``; the
             datamodule's ``metric_reference`` names the reference split.
+        fid_protocol: the FID/KID protocol on InceptionV3 features (``lit_gans.metrics.fid_protocols``); the
+            table's protocol line names it and the feature weights. Digit-classifier features always use the
+            default arithmetic (the other protocols reproduce InceptionV3 packages).
     """
 
     section = (
         "Generation: FID/KID of seeded samples (sample i from its own seeded latent, so the count and the noise do not "
-        "depend on batch size or process count) against the real test images; each row of the page pairs a "
-        "generated sample with a real test image, side by side, not a translation of it."
+        "depend on batch size or process count) against the real test images; the page shows a "
+        "grid of generated samples beside a grid of real test images (unrelated: a sample is not made from a real image)."
     )
+
+    page_layout = "grids"  # samples and real images are unrelated: a grid of each, side by side
 
     def __init__(
         self,
@@ -87,8 +92,12 @@ class GenerationEvaluation(Protocol):
         test_fallback: Literal["digits", "inception"] = "digits",
         swd: bool = False,
         progressive: bool = False,
+        fid_protocol: str = "torch-fidelity",
     ) -> None:
         super().__init__(module)
+        from lit_gans.metrics.fid_protocols import get_protocol
+
+        self.fid_protocol = get_protocol(fid_protocol).name  # a ConfigError naming the choices when unknown
         if test_samples is not None and test_samples < 2:
             raise ValueError(f"test_samples must be >= 2 (FID needs two samples), got {test_samples}")
         self.metrics_kind, self.metrics_weights, self.test_samples = metrics, metrics_weights, test_samples
@@ -132,6 +141,8 @@ class GenerationEvaluation(Protocol):
             from lit_gans.metrics.generation import GenerationMetrics
 
             extra = {"reference": reference} if reference is not None else {}
+            if feature == "inception":
+                extra["protocol"] = self.fid_protocol
             self._metrics = GenerationMetrics(
                 feature=feature, weights=self.metrics_weights, class_accuracy=bool(self.num_classes),
                 mnist_root=getattr(dm, "root", None), **extra,
@@ -207,6 +218,10 @@ class GenerationEvaluation(Protocol):
 
     def test_rows(self) -> list[dict[str, Any]]:
         feature = self._feature()
+        if self._metrics is not None:
+            self.add_protocol_line(self._metrics.describe())
+            if feature != "inception" and self.fid_protocol != "torch-fidelity":
+                self.add_note(f"fid_protocol={self.fid_protocol} applies to InceptionV3 features only: not used on {feature} features")
         values = self._compute()
         if self._swd is not None:
             self.add_note("SWD draws its random patches on each process: a multi-process SWD is a different draw of the same estimate")

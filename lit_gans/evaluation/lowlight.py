@@ -8,7 +8,7 @@ generator's attention map, for the sample grid), ``sampling_generator``, ``predi
 
 from __future__ import annotations
 
-import math
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -70,18 +70,25 @@ class LowLightEvaluation(ImageToImageProtocol):
             "brightness_target": MeanMetric(),
         }
 
-    def niqe_values(self, out: Tensor) -> Optional[Tensor]:
-        """NIQE of each image [B] in [0, 1] (None when NIQE is off or the images are smaller than two 96 px blocks)."""
+    def niqe_values(self, out: Tensor, reasons: Optional[list[str]] = None) -> Optional[Tensor]:
+        """NIQE of each image [B] in [0, 1] (None when NIQE is off or the images are smaller than two 96 px blocks).
+        Images where NIQE is undefined are left out of the result; their reasons are appended to ``reasons``."""
         if not self.niqe_on:
             return None
-        from lit_gans.metrics.niqe import BLOCK_SIZE, niqe_batch
+        from lit_gans.metrics.niqe import BLOCK_SIZE, niqe_result
 
         h, w = out.shape[-2:]
         if (h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2:
-            return niqe_batch(out, self.niqe_params).to(self.device, torch.float32)
+            results = [niqe_result(img, self.niqe_params) for img in out]
+            if reasons is not None:
+                reasons.extend(r.reason for r in results if r.reason is not None)
+            return torch.tensor([r.value for r in results if r.reason is None], dtype=torch.float32, device=self.device)
+        why = f"{w}x{h} images: NIQE needs two 96x96 blocks"
+        if reasons is not None:
+            reasons.extend([why] * out.shape[0])
         if not self._niqe_small_warned:
             self._niqe_small_warned = True
-            rank_zero_info(f"lit_gans: NIQE skipped for {w}x{h} images (needs two 96x96 blocks)")
+            rank_zero_info(f"lit_gans: NIQE skipped for {why}")
         return None
 
     # -------------------------------------------------------------- samples
@@ -112,7 +119,7 @@ class LowLightEvaluation(ImageToImageProtocol):
             m["ssim_input"].update(low01, target)
             m["brightness_target"].update(target.mean(dim=(1, 2, 3)))
         values = self.niqe_values(out)
-        if values is not None:
+        if values is not None and values.numel():
             m["niqe"].update(values)
         self._val = m
 
@@ -137,6 +144,7 @@ class LowLightEvaluation(ImageToImageProtocol):
 
             m = {"niqe": MeanMetric(), "paired": PairedImageMetrics(), "brightness": MeanMetric(), "brightness_input": MeanMetric()}
             per_set[dataloader_idx] = {k: v.to(self.device) for k, v in m.items()}
+            per_set[dataloader_idx]["niqe_undefined"] = []  # reasons of the images where NIQE is undefined (this rank)
             if not self.niqe_on:
                 why = "the NIQE parameters are not installed (pip install --no-deps basicsr==1.4.2)" if self.niqe is None else "niqe: false"
                 self.add_note("NIQE off: " + why)
@@ -157,8 +165,8 @@ class LowLightEvaluation(ImageToImageProtocol):
         target = to_unit_range(batch["target"][keep]) if "target" in batch else None
         if target is not None:
             m["paired"].update(out, target, index)
-        values = self.niqe_values(out)
-        if values is not None:
+        values = self.niqe_values(out, m["niqe_undefined"])
+        if values is not None and values.numel():
             m["niqe"].update(values)
         cols = {"input": low01, "output": out, "target": target}
         self.add_examples(dataloader_idx, index, cols, self.names_kept(batch.get("A_name"), keep))
@@ -168,12 +176,27 @@ class LowLightEvaluation(ImageToImageProtocol):
         for d, name in enumerate(self.test_set_names()):
             m = self._test_metrics(d)
             row: dict[str, Any] = {"set": name}
-            row["niqe"] = m["niqe"].compute() if self.niqe_on else torch.tensor(math.nan)
+            row["niqe"] = self._niqe_cell(m, name)
             paired = m["paired"].compute()  # nan when the folder has no references; synced across ranks
             row.update(psnr=paired["psnr"], ssim=paired["ssim"])
             row.update(brightness=m["brightness"].compute(), brightness_input=m["brightness_input"].compute())
             rows.append(row)
         return rows
+
+    def _niqe_cell(self, m: dict[str, Any], name: str) -> Any:
+        """The mean NIQE of the images where it is defined, or ``n/a (<reason>)`` (NIQE off, or undefined on every
+        image); a note counts the images left out. Counts and reasons are this process's (DDP: rank zero's)."""
+        if not self.niqe_on:
+            return "n/a (NIQE parameters not installed)" if self.niqe is None else "n/a (niqe: false)"
+        undefined: list[str] = m["niqe_undefined"]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*compute.*called before.*update.*")
+            value = m["niqe"].compute()  # every rank calls it (a collective under DDP); NaN when no image counted
+        if bool(torch.isnan(value)):
+            return f"n/a ({undefined[0]})" if undefined else "n/a (no images)"
+        if undefined:
+            self.add_note(f"{name}: NIQE undefined on {len(undefined)} image(s) ({undefined[0]}), left out of the mean")
+        return value
 
     # -------------------------------------------------------------- prediction
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:

@@ -137,7 +137,17 @@ class PairedEvaluation(Protocol):
         if not bool(keep.any()):
             return
         a, b, index = batch["A"][keep], batch["B"][keep], batch["index"][keep]
-        fake = self.module.translate(a).float()
+        if getattr(self.module, "inference_mode", "eval") == "paper":
+            # junyanz test.py runs with batch_size 1: BatchNorm's batch statistics are those of one image, whatever
+            # the test batch size here (and dropout draws its masks image by image, as there)
+            fake = torch.cat([self.module.translate(a[i : i + 1]) for i in range(a.shape[0])]).float()
+            self.add_protocol_line(
+                "paper mode: generator as in training (dropout on, BatchNorm batch statistics), one image at a time as "
+                "junyanz's test.py (batch 1); outputs depend on the seed (--seed_everything, or --seeds for several)"
+            )
+        else:
+            fake = self.module.translate(a).float()
+            self.add_protocol_line("eval mode: generator.eval() (running BatchNorm statistics, no dropout; junyanz --eval)")
         m = self._test_metrics()
         out_rgb, target_rgb = self.to_rgb(a, fake), self.to_rgb(a, b)
         m["paired"].update(out_rgb, target_rgb, index, fake if self.lab else None, b if self.lab else None)

@@ -55,8 +55,10 @@ class TestState:
     examples: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     rows: Optional[list[dict[str, Any]]] = None
     notes: list[str] = field(default_factory=list)
+    protocol_lines: list[str] = field(default_factory=list)  # which protocol / weights / crop made the numbers
     dropped: int = 0
     metrics: dict[Any, Any] = field(default_factory=dict)  # the protocol's test metric objects
+    example_indices: dict[int, Any] = field(default_factory=dict)  # test set -> dataset indices shown on the page
 
 
 @dataclass
@@ -70,6 +72,9 @@ class TestResults:
     examples: dict[tuple[int, int], dict[str, Any]]
     set_names: list[str]
     section: str
+    protocol_lines: list[str] = field(default_factory=list)
+    paper_model: Optional[str] = None  # the key of the published numbers (lit_gans.evaluation.published)
+    page_layout: str = "rows"  # "rows": input | output | target per example; "grids": one grid per column
 
 
 class Protocol:
@@ -81,6 +86,7 @@ class Protocol:
     """
 
     section: str = ""
+    page_layout: str = "rows"  # the page's examples: "rows" (one row per item) or "grids" (one grid per column)
 
     def __init__(self, module: Any) -> None:
         self.module = module
@@ -154,12 +160,34 @@ class Protocol:
 
     # -------------------------------------------------------------- the report's interface
     def start_report(self, num_examples: int) -> None:
-        """Keep the first ``num_examples`` dataset items of each test set as page examples."""
+        """Keep ``num_examples`` dataset items of each test set as page examples: all of them when the set has no
+        more, else an even spread over the set (items ``round(k (N - 1) / (n - 1))``)."""
         self._examples_limit = int(num_examples)
+
+    def example_indices(self, dataloader_idx: int) -> Optional[set[int]]:
+        """The dataset indices shown on the page for this test set (None: the first ``num_examples``, size unknown)."""
+        cache = self.test_state.example_indices
+        if dataloader_idx not in cache:
+            n, k = self.test_set_size(dataloader_idx), self._examples_limit
+            if n is None:
+                cache[dataloader_idx] = None
+            elif n <= k:
+                cache[dataloader_idx] = set(range(n))
+            else:
+                cache[dataloader_idx] = {round(i * (n - 1) / (k - 1)) for i in range(k)} if k > 1 else {0}
+        return cache[dataloader_idx]
 
     def results(self) -> TestResults:
         s = self.test_state
-        return TestResults(s.rows, list(s.notes), dict(s.examples), self.test_set_names(), self.section)
+        return TestResults(
+            s.rows, list(s.notes), dict(s.examples), self.test_set_names(), self.section, list(s.protocol_lines),
+            self.paper_model(), self.page_layout,
+        )
+
+    def paper_model(self) -> Optional[str]:
+        """The model's key in :mod:`lit_gans.evaluation.published` (None: the protocol publishes no paper column).
+        By default the model's class name; a protocol whose numbers depend on the generator refines it."""
+        return type(self.module).__name__
 
     # -------------------------------------------------------------- test sets
     def test_set_names(self) -> list[str]:
@@ -214,13 +242,15 @@ class Protocol:
     def add_examples(
         self, dataloader_idx: int, index: Tensor, columns: dict[str, Optional[Tensor]], captions: Optional[Sequence[str]] = None
     ) -> None:
-        """Keep the items with dataset index below the report's ``num_examples``: ``columns`` maps a column name
-        (input, output, target...) to images [B, 1|3, H, W] in [0, 1] (stored as 8-bit on the CPU)."""
+        """Keep the items the page shows (:meth:`example_indices`): ``columns`` maps a column name (input, output,
+        target...) to images [B, 1|3, H, W] in [0, 1] (stored as 8-bit on the CPU)."""
         if self._examples_limit <= 0:
             return
         examples = self.test_state.examples
+        wanted = self.example_indices(dataloader_idx)
         for i, value in enumerate(index.reshape(-1).tolist()):
-            if value >= self._examples_limit or (dataloader_idx, value) in examples:
+            shown = value < self._examples_limit if wanted is None else value in wanted
+            if not shown or (dataloader_idx, value) in examples:
                 continue
             cols = {
                 name: (images[i].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
@@ -228,6 +258,12 @@ class Protocol:
                 if images is not None
             }
             examples[(dataloader_idx, int(value))] = {"columns": cols, "caption": captions[i] if captions else ""}
+
+    def add_protocol_line(self, line: str) -> None:
+        """A line of the table's protocol statement (printed under the table, saved in results.json as
+        ``protocol_lines``): which FID protocol and feature weights, whole images or tiles, which crop."""
+        if line not in self.test_state.protocol_lines:
+            self.test_state.protocol_lines.append(line)
 
     def add_note(self, note: str) -> None:
         """A line printed under the table and saved in results.json (e.g. a metric left out and why)."""

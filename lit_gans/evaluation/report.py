@@ -116,20 +116,32 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "x"
 
 
-def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str, Any]]) -> str:
+def _html_table(rows: Sequence[dict[str, Any]]) -> str:
     esc = html.escape
     cols = table_columns(rows)
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(_fmt(r[c]) if c in r else '-')}</td>" for c in cols) + "</tr>" for r in rows
     )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _thumb(src: str, alt: str) -> str:
+    """A thumbnail that opens the full-size image."""
+    src, alt = html.escape(src), html.escape(alt)
+    return f'<a href="{src}" target="_blank"><img src="{src}" alt="{alt}" title="{alt}: click for the full-size image"></a>'
+
+
+def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str, Any]]) -> str:
+    esc = html.escape
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
         f"<title>{esc(meta['experiment'])}: test results</title>",
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}"
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:center}img{image-rendering:pixelated;"
-        "max-width:256px;min-width:64px}</style></head><body>",
+        "width:256px;max-width:256px}.grid{display:inline-block;vertical-align:top;margin-right:2em}"
+        ".grid img{width:64px;max-width:64px;margin:1px}.grid .cells{width:540px}</style></head><body>",
         f"<h1>{esc(meta['experiment'])}: test results</h1>",
         "<p>"
         + "<br>".join(
@@ -138,8 +150,12 @@ def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str,
             if meta.get(k) is not None
         )
         + "</p>",
-        f"<table><tr>{head}</tr>{body}</table>",
+        _html_table(rows),
     ]
+    if meta.get("protocol_lines"):
+        parts.append("<p><b>Protocol of these numbers</b>:<br>" + "<br>".join(esc(x) for x in meta["protocol_lines"]) + "</p>")
+    if meta.get("paper"):
+        parts.append("<h2>Published numbers (paper column)</h2>" + _html_table(meta["paper"]))
     if meta.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in meta["notes"]) + "</ul>")
     if meta.get("protocol"):
@@ -148,10 +164,16 @@ def _page(meta: dict[str, Any], rows: list[dict[str, Any]], sets: list[dict[str,
         if not s["examples"]:
             continue
         names = s["columns"]
-        parts.append(f"<h2>{esc(s['name'])}</h2><table><tr><th>#</th>" + "".join(f"<th>{esc(c)}</th>" for c in names) + "</tr>")
+        parts.append(f"<h2>{esc(s['name'])}</h2><p>{len(s['examples'])} of the test images; click an image for its full size.</p>")
+        if meta.get("page_layout") == "grids":  # unrelated columns (samples | real images): one grid each
+            for c in names:
+                cells = "".join(_thumb(ex["files"][c], f"{c} #{ex['index']}" + (f" ({ex['caption']})" if ex["caption"] else "")) for ex in s["examples"] if c in ex["files"])
+                parts.append(f'<div class="grid"><h3>{esc(c)}</h3><div class="cells">{cells}</div></div>')
+            continue
+        parts.append("<table><tr><th>#</th>" + "".join(f"<th>{esc(c)}</th>" for c in names) + "</tr>")
         for ex in s["examples"]:
             cells = "".join(
-                f'<td><img src="{esc(ex["files"][c])}" alt="{esc(c)}"></td>' if c in ex["files"] else "<td>-</td>" for c in names
+                f"<td>{_thumb(ex['files'][c], c)}</td>" if c in ex["files"] else "<td>-</td>" for c in names
             )
             caption = f"<br>{esc(ex['caption'])}" if ex["caption"] else ""
             parts.append(f"<tr><td>{ex['index']}{caption}</td>{cells}</tr>")
@@ -193,6 +215,10 @@ def write_report(
         md = [f"# {meta['experiment']}: test results", ""]
         md += [f"- {k}: {meta[k]}" for k in ("checkpoint", "config", "model", "datamodule", "date", "protocol") if meta.get(k) is not None]
         md += ["", markdown_table(rows), ""]
+        if meta.get("protocol_lines"):
+            md += ["Protocol of these numbers:", ""] + [f"- {x}" for x in meta["protocol_lines"]] + [""]
+        if meta.get("paper"):
+            md += ["Published numbers (paper column):", "", markdown_table(meta["paper"]), ""]
         md += [f"- {n}" for n in meta.get("notes", [])]
         (tmp / "results.md").write_text("\n".join(md).rstrip() + "\n")
         (tmp / "results.csv").write_text(csv_text(rows))
@@ -223,13 +249,14 @@ class TestReport(Callback):
     docstring); the model must have a protocol (``pl_module.evaluation``, :class:`~lit_gans.evaluation.protocol.Protocol`).
 
     Args:
-        num_examples: examples per test set on the HTML page (input / output / target; the first items of each set).
+        num_examples: examples per test set on the HTML page (input / output / target): every test image when the
+            set has no more, else an even spread over the set.
         dirpath: parent folder of the result folders (default ``<run dir>/test``).
     """
 
     __test__ = False  # not a pytest test class despite its name
 
-    def __init__(self, num_examples: int = 8, dirpath: Optional[str] = None) -> None:
+    def __init__(self, num_examples: int = 24, dirpath: Optional[str] = None) -> None:
         if num_examples < 0:
             raise ValueError(f"TestReport: num_examples must be >= 0, got {num_examples}")
         self.num_examples, self.dirpath = num_examples, dirpath
@@ -285,15 +312,27 @@ class TestReport(Callback):
             "versions": _versions(),
             "world_size": trainer.world_size,
             "notes": results.notes,
+            "protocol_lines": results.protocol_lines,
+            "page_layout": results.page_layout,
         }
+        from lit_gans.evaluation.published import comparison_rows
+
+        meta["paper_model"] = results.paper_model
+        meta["paper"] = comparison_rows(rows, results.paper_model, f"{meta['experiment']} {' '.join(results.set_names)} {config or ''}")
         self.last_folder = write_report(folder, rows, meta, examples, meta["data_sets"])
         table = markdown_table(rows)
-        print("\n" + table + ("\n" + "\n".join(f"note: {n}" for n in meta["notes"]) if meta["notes"] else ""))
+        extra = [f"protocol: {x}" for x in meta["protocol_lines"]]
+        if meta["paper"]:
+            extra += ["published numbers (paper column):", markdown_table(meta["paper"])]
+        extra += [f"note: {n}" for n in meta["notes"]]
+        print("\n" + table + ("\n" + "\n".join(extra) if extra else ""))
         print(f"lit_gans: test results in {self.last_folder.resolve()} (open index.html in a browser)")
         from lightning.pytorch.loggers import WandbLogger
 
         cols = table_columns(rows)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_table(key="test/results", columns=cols, data=[[r.get(c) for c in cols] for r in rows])
+                mixed = {c for c in cols if any(isinstance(r.get(c), str) for r in rows)}  # "n/a (...)" cells
+                data = [[(str(_fmt(r[c])) if c in mixed and c in r else r.get(c)) for c in cols] for r in rows]
+                logger.log_table(key="test/results", columns=cols, data=data)
         rank_zero_info(f"lit_gans: {len(rows)} result row(s)")

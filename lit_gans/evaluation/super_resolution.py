@@ -70,6 +70,14 @@ class SuperResolutionEvaluation(Protocol):
     def scale(self) -> int:
         return self.module.scale
 
+    def paper_model(self) -> Optional[str]:
+        """``SRGAN`` / ``ESRGAN``; a PSNR-oriented ``SRPretrain`` by its generator (``SRPretrain/RRDBNet`` is
+        ESRGAN's RRDB_PSNR model, ``SRPretrain/SRResNet`` SRGAN's SRResNet)."""
+        name = type(self.module).__name__
+        if name == "SRPretrain":
+            return f"{name}/{type(getattr(self.module, 'generator', None)).__name__}"
+        return name
+
     # -------------------------------------------------------------- inference
     def upscale(self, lr: Tensor, net: Optional[nn.Module] = None) -> Tensor:
         """Upscale ``lr`` [B, 3, h, w] in [0, 1] by ``scale``: the whole image at once, or in ``tile``-pixel tiles
@@ -153,7 +161,13 @@ class SuperResolutionEvaluation(Protocol):
 
     def test_rows(self) -> list[dict[str, Any]]:
         if self.tile is not None:
-            self.add_note(f"the network ran in {self.tile}-pixel LR tiles ({self.tile_overlap} px overlap), not on whole images")
+            self.add_protocol_line(f"network run in {self.tile}-pixel LR tiles ({self.tile_overlap} px overlap), not on whole images")
+        else:
+            self.add_protocol_line("network run on whole images (as BasicSR's test)")
+        crop = getattr(self.datamodule, "evaluation_crop", None)
+        if callable(crop):
+            self.add_protocol_line(crop())
+        self.add_protocol_line(f"PSNR/SSIM on Y (BasicSR calculate_psnr / calculate_ssim, test_y_channel), {self.scale} border pixels cropped")
         rows = []
         for d, name in enumerate(self.test_set_names()):
             m = self._test_metrics(d)

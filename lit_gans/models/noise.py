@@ -45,6 +45,8 @@ class NoiseGAN(EvaluationMixin, GANModule):
         test_samples: generated samples that ``test`` measures (None: as many as the real test images; the
             papers use 50,000: ``--model.init_args.test_samples=50000``). ``test`` uses ``metrics`` (default:
             the digit classifier of the datamodule: 'mnist' for MNIST, else 'digits').
+        fid_protocol: the FID/KID protocol with InceptionV3 features (``lit_gans.metrics.fid_protocols``):
+            'torch-fidelity' (default), 'pytorch-fid' or 'clean-fid'; the results table names it and its weights.
         **kwargs: ``GANModule`` options (optimizers, schedulers, n_critic, EMA, clipping, ...).
     """
     batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index",)}  # lit_gans.utils.batches
@@ -62,13 +64,16 @@ class NoiseGAN(EvaluationMixin, GANModule):
         metrics: Optional[Literal["digits", "mnist", "inception"]] = None,
         metrics_weights: Optional[str] = None,
         test_samples: Optional[int] = None,
+        fid_protocol: str = "torch-fidelity",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.save_config_hyperparameters()
         if test_samples is not None and test_samples < 2:
             raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
-        self.evaluation = GenerationEvaluation(self, metrics, metrics_weights, test_samples, test_fallback="digits")
+        self.evaluation = GenerationEvaluation(
+            self, metrics, metrics_weights, test_samples, test_fallback="digits", fid_protocol=fid_protocol
+        )
         if gan_loss not in GAN_LOSSES:
             raise ConfigError(f"gan_loss must be one of {sorted(GAN_LOSSES)}, got {gan_loss!r}")
         if not hasattr(generator, "latent_dim"):

@@ -162,6 +162,8 @@ class ProGAN(EvaluationMixin, GANModule):
         test_samples: generated samples that ``test`` measures (None: as many as the real test images; the paper's
             SWD uses 16,384 and its FID 50,000). ``test`` uses ``metrics`` or, when None, the digit classifier
             for digits/MNIST and InceptionV3 (when installed) for folders.
+        fid_protocol: the FID/KID protocol with InceptionV3 features (``lit_gans.metrics.fid_protocols``):
+            'torch-fidelity' (default), 'pytorch-fid' or 'clean-fid'; the results table names it and its weights.
         **kwargs: ``GANModule`` options (``optimizer_g``/``optimizer_d`` override the paper's Adam, ...).
     """
     batch_keys = {"fit": ("image",), "test": ("image", "index"), "validate": ("image", "index"), "predict": ("index|interpolation",)}  # lit_gans.utils.batches
@@ -181,6 +183,7 @@ class ProGAN(EvaluationMixin, GANModule):
         metrics_weights: Optional[str] = None,
         swd: bool = True,
         test_samples: Optional[int] = None,
+        fid_protocol: str = "torch-fidelity",
         **kwargs: Any,
     ) -> None:
         super().__init__(ema_decay=ema_decay, **kwargs)
@@ -207,7 +210,8 @@ class ProGAN(EvaluationMixin, GANModule):
         if test_samples is not None and test_samples < 2:
             raise ConfigError(f"--model.init_args.test_samples={test_samples}: must be >= 2 (FID needs two samples)")
         self.evaluation = GenerationEvaluation(
-            self, metrics, metrics_weights, test_samples, test_fallback="inception", swd=swd, progressive=True
+            self, metrics, metrics_weights, test_samples, test_fallback="inception", swd=swd, progressive=True,
+            fid_protocol=fid_protocol,
         )
         self.sample_seed = sample_seed
         # Progress state (Python ints: no device sync; saved in checkpoints).
