@@ -57,7 +57,9 @@ class RunCheckpoint(ModelCheckpointHooks):
       Lightning's own handler (which saves inside the signal handler, possibly in the middle of a G/D step) is
       switched off by ``lit-gans`` (``SLURMEnvironment(auto_requeue=False)``).
 
-    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``).
+    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``). Without a
+    ``monitor``, ``save_top_k`` defaults to 0: the folder holds ``last.ckpt`` only (ModelCheckpoint's default 1
+    would keep a second copy of it, ``epoch=E-step=S.ckpt``); with a ``monitor`` it keeps the best as usual.
 
     Args:
         every_n_minutes: also save ``last.ckpt`` when this many minutes of training passed since the last save.
@@ -73,9 +75,13 @@ class RunCheckpoint(ModelCheckpointHooks):
         save_last: bool = True,
         save_on_train_epoch_end: bool = True,
         requeue_signal: Optional[str] = "SIGUSR1",
+        save_top_k: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end, **kwargs)
+        if save_top_k is None:  # no monitor: last.ckpt alone (ModelCheckpoint's 1 keeps a copy named epoch=E-step=S)
+            save_top_k = 0 if kwargs.get("monitor") is None else 1
+        super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end,
+                         save_top_k=save_top_k, **kwargs)
         if every_n_minutes is not None and every_n_minutes <= 0:
             raise ConfigError(f"RunCheckpoint every_n_minutes must be > 0, got {every_n_minutes}")
         if every_n_g_iters is not None and every_n_g_iters < 1:
