@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -65,35 +66,76 @@ TOOLS: dict[str, str] = {
 }
 
 
+def first_sentence(doc: Optional[str]) -> str:
+    """The first sentence of a docstring's first paragraph, whole (joined across its lines), without rst markup."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    paragraph = re.sub(r":(class|func|meth|mod):`~?", "`", paragraph).replace("`", "")
+    match = re.match(r"(.+?[.!?])(?=\s+[A-Z]|\s*$)", paragraph)  # not "et al. 2016", "Sec. 4"
+    return match.group(1) if match else paragraph
+
+
 def _tools_help() -> str:
     lines = ["tools (lit-gans <tool> --help):"]
     for name, target in TOOLS.items():
         module = importlib.import_module(target.split(":")[0])
-        summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
-        lines.append(f"  {name:<17} {summary}")
+        lines.append(f"  {name:<17} {first_sentence(module.__doc__)}")
     return "\n".join(lines)
 
 
-def _help_epilog() -> str:
-    """Tools, models and experiments, for ``lit-gans --help`` (computed only when help is asked for)."""
+def runnable_models(experiments: list[Path]) -> dict[str, str]:
+    """``{class path: first sentence of its docstring}`` of the models one can train: every public
+    LightningModule of ``lit_gans.models`` that no other one subclasses (the base classes GANModule, GeneratorOnly,
+    NoiseGAN... are left out), plus any class an experiment YAML names."""
     import pkgutil
 
     import lit_gans.models as models
 
-    classes = set()
+    classes: dict[str, type] = {}
     for info in pkgutil.iter_modules(models.__path__):
         try:
             module = importlib.import_module(f"lit_gans.models.{info.name}")
         except Exception:  # noqa: BLE001 - help must not fail on an optional dependency
             continue
-        for obj in vars(module).values():  # every public LightningModule of lit_gans.models (GANs and pretraining)
+        for obj in vars(module).values():
             if (isinstance(obj, type) and issubclass(obj, L.LightningModule) and obj.__module__ == module.__name__
                     and not obj.__name__.startswith("_")):
-                classes.add(f"{obj.__module__}.{obj.__name__}")
+                classes[f"{obj.__module__}.{obj.__name__}"] = obj
+    named = set()
+    for path in experiments:
+        named |= set(re.findall(r"class_path:\s*(lit_gans\.models\.[\w.]+)", path.read_text()))
+    bases = {path for path, cls in classes.items() if any(o is not cls and issubclass(o, cls) for o in classes.values())}
+    return {path: first_sentence(cls.__doc__) for path, cls in sorted(classes.items()) if path not in bases or path in named}
+
+
+#: ``lit-gans --help``'s line for each LightningCLI subcommand (Lightning's is the first line of the Trainer
+#: method's docstring, cut mid-sentence for test and predict).
+SUBCOMMAND_HELP = {
+    "fit": "Train (or resume with --ckpt_path last) the --config experiment into runs/<experiment>.",
+    "validate": "One pass over the validation set: the validation metrics of a checkpoint.",
+    "test": "The paper's test protocol: results table, images and page in runs/<experiment>/test/.",
+    "predict": "Write the model's outputs as PNG files (--writer.output_dir).",
+}
+
+
+def set_subcommand_help(parser: argparse.ArgumentParser) -> None:
+    """Replace the subcommands' one-line help in ``parser`` by :data:`SUBCOMMAND_HELP` (argparse keeps them on
+    the subparsers action's ``_choices_actions``; no public setter)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = SUBCOMMAND_HELP.get(choice.dest, choice.help)
+
+
+def _help_epilog() -> str:
+    """Tools, models and experiments, for ``lit-gans --help`` (computed only when help is asked for)."""
     folders = [Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"]
     folder = next((f for f in folders if f.is_dir()), None)
-    experiments = sorted(p.stem for p in folder.glob("*.yaml")) if folder else []
-    lines = [_tools_help(), "", "models (--model=<class path>):"] + [f"  {c}" for c in sorted(classes)]
+    files = sorted(folder.glob("*.yaml")) if folder else []
+    experiments = [p.stem for p in files]
+    models = runnable_models(files)
+    width = max(len(p.removeprefix("lit_gans.models.")) for p in models) + 2 if models else 0
+    lines = [_tools_help(), "", "models (--model=lit_gans.models.<name>; base classes not listed):"]
+    lines += [f"  {p.removeprefix('lit_gans.models.'):<{width}}{d}" for p, d in models.items()]
     if folder:
         lines += ["", f"experiments (--config {os.path.relpath(folder)}/<name>.yaml):"]
         lines += ["  " + " ".join(experiments[i:i + 6]) for i in range(0, len(experiments), 6)]
@@ -140,6 +182,11 @@ class LitGansCLI(LightningCLIHooks):
             args=args,
             run=run,
         )
+
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if add_subcommands:
+            set_subcommand_help(self.parser)
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
         parser.add_lightning_class_args(PredictionWriter, "writer")
