@@ -133,9 +133,9 @@ def _help_epilog() -> str:
     files = sorted(folder.glob("*.yaml")) if folder else []
     experiments = [p.stem for p in files]
     models = runnable_models(files)
-    width = max(len(p.removeprefix("lit_gans.models.")) for p in models) + 2 if models else 0
-    lines = [_tools_help(), "", "models (--model=lit_gans.models.<name>; base classes not listed):"]
-    lines += [f"  {p.removeprefix('lit_gans.models.'):<{width}}{d}" for p, d in models.items()]
+    width = max(len(p) for p in models) + 2 if models else 0
+    lines = [_tools_help(), "", "models (--model=<class path>; base classes not listed):"]
+    lines += [f"  {p:<{width}}{d}" for p, d in models.items()]
     if folder:
         lines += ["", f"experiments (--config {os.path.relpath(folder)}/<name>.yaml):"]
         lines += ["  " + " ".join(experiments[i:i + 6]) for i in range(0, len(experiments), 6)]

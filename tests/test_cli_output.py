@@ -139,7 +139,7 @@ def test_help_lists_runnable_models_with_whole_sentences(capsys):
     code, out = _main(capsys, "--help")
     assert code == 0 and out.startswith("usage: lit-gans ")
     models = out.split("models (")[1].split("\n\n")[0].splitlines()[1:]
-    names = [line.split()[0] for line in models]
+    names = [line.split()[0].removeprefix("lit_gans.models.") for line in models]
     assert {"noise.DCGAN", "noise.GAN", "noise.WGANGP", "progan.ProGAN", "super_resolution.SRPretrain"} <= set(names)
     assert not {"base.GANModule", "base.GeneratorOnly", "noise.NoiseGAN"} & set(names), names
     for line in models:
