@@ -11,7 +11,8 @@
 One experiment, one folder, one W&B run:
 
 * The experiment's name is ``--experiment`` (default: the YAML's file name without ``.yaml``). Its folder is
-  ``--trainer.default_root_dir`` (default ``runs/<experiment>``): checkpoints in ``checkpoints/``, sample grids
+  ``--trainer.default_root_dir`` (default ``runs/<experiment>``): checkpoints in ``checkpoints/`` (``last.ckpt``
+  and ``epoch=E-step=S.ckpt``, the newest epoch end that ``last.ckpt`` was copied from: RunCheckpoint), sample grids
   in ``samples/``, the W&B files in ``wandb/``, the resolved config of each run, test results in ``test/``.
 * ``--ckpt_path last`` takes the newest ``last*.ckpt`` of that folder (or a SLURM ``hpc_ckpt_N.ckpt``), and
   stops with a message naming the folder when there is none. A fresh ``fit`` into a folder that already holds

@@ -57,9 +57,10 @@ class RunCheckpoint(ModelCheckpointHooks):
       Lightning's own handler (which saves inside the signal handler, possibly in the middle of a G/D step) is
       switched off by ``lit-gans`` (``SLURMEnvironment(auto_requeue=False)``).
 
-    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``). Without a
-    ``monitor``, ``save_top_k`` defaults to 0: the folder holds ``last.ckpt`` only (ModelCheckpoint's default 1
-    would keep a second copy of it, ``epoch=E-step=S.ckpt``); with a ``monitor`` it keeps the best as usual.
+    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``). With its default
+    ``save_top_k=1`` and no ``monitor``, the folder also holds ``epoch=E-step=S.ckpt``: the checkpoint of the newest
+    epoch end, which ModelCheckpoint writes first and ``last.ckpt`` copies (Lightning writes ``last.ckpt`` at an
+    epoch end only after such a save, so ``save_top_k=0`` would stop the per-epoch ``last.ckpt``).
 
     Args:
         every_n_minutes: also save ``last.ckpt`` when this many minutes of training passed since the last save.
@@ -75,13 +76,9 @@ class RunCheckpoint(ModelCheckpointHooks):
         save_last: bool = True,
         save_on_train_epoch_end: bool = True,
         requeue_signal: Optional[str] = "SIGUSR1",
-        save_top_k: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
-        if save_top_k is None:  # no monitor: last.ckpt alone (ModelCheckpoint's 1 keeps a copy named epoch=E-step=S)
-            save_top_k = 0 if kwargs.get("monitor") is None else 1
-        super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end,
-                         save_top_k=save_top_k, **kwargs)
+        super().__init__(dirpath=dirpath, save_last=save_last, save_on_train_epoch_end=save_on_train_epoch_end, **kwargs)
         if every_n_minutes is not None and every_n_minutes <= 0:
             raise ConfigError(f"RunCheckpoint every_n_minutes must be > 0, got {every_n_minutes}")
         if every_n_g_iters is not None and every_n_g_iters < 1:
