@@ -11,7 +11,8 @@
 One experiment, one folder, one W&B run:
 
 * The experiment's name is ``--experiment`` (default: the YAML's file name without ``.yaml``). Its folder is
-  ``--trainer.default_root_dir`` (default ``runs/<experiment>``): checkpoints in ``checkpoints/``, sample grids
+  ``--trainer.default_root_dir`` (default ``runs/<experiment>``): checkpoints in ``checkpoints/`` (``last.ckpt``
+  and ``epoch=E-step=S.ckpt``, the newest epoch end that ``last.ckpt`` was copied from: RunCheckpoint), sample grids
   in ``samples/``, the W&B files in ``wandb/``, the resolved config of each run, test results in ``test/``.
 * ``--ckpt_path last`` takes the newest ``last*.ckpt`` of that folder (or a SLURM ``hpc_ckpt_N.ckpt``), and
   stops with a message naming the folder when there is none. A fresh ``fit`` into a folder that already holds
@@ -43,6 +44,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -54,6 +56,7 @@ from lit_gans.errors import ConfigError, MissingFileError, UserError
 from lit_gans.run import plan
 from lit_gans.run._lightning import LightningCLIHooks
 from lit_gans.run.callbacks import PredictionWriter, RunConfigSaver, RunTracker, SampleGridLogger
+from lit_gans.run.quiet import quiet_known_noise, quiet_wandb_logger
 from lit_gans.run.wandb import finish_wandb
 from lit_gans.utils.batches import BatchContract
 
@@ -68,35 +71,76 @@ TOOLS: dict[str, str] = {
 }
 
 
+def first_sentence(doc: Optional[str]) -> str:
+    """The first sentence of a docstring's first paragraph, whole (joined across its lines), without rst markup."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    paragraph = re.sub(r":(class|func|meth|mod):`~?", "`", paragraph).replace("`", "")
+    match = re.match(r"(.+?[.!?])(?=\s+[A-Z]|\s*$)", paragraph)  # not "et al. 2016", "Sec. 4"
+    return match.group(1) if match else paragraph
+
+
 def _tools_help() -> str:
     lines = ["tools (lit-gans <tool> --help):"]
     for name, target in TOOLS.items():
         module = importlib.import_module(target.split(":")[0])
-        summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
-        lines.append(f"  {name:<17} {summary}")
+        lines.append(f"  {name:<17} {first_sentence(module.__doc__)}")
     return "\n".join(lines)
 
 
-def _help_epilog() -> str:
-    """Tools, models and experiments, for ``lit-gans --help`` (computed only when help is asked for)."""
+def runnable_models(experiments: list[Path]) -> dict[str, str]:
+    """``{class path: first sentence of its docstring}`` of the models one can train: every public
+    LightningModule of ``lit_gans.models`` that no other one subclasses (the base classes GANModule, GeneratorOnly,
+    NoiseGAN... are left out), plus any class an experiment YAML names."""
     import pkgutil
 
     import lit_gans.models as models
 
-    classes = set()
+    classes: dict[str, type] = {}
     for info in pkgutil.iter_modules(models.__path__):
         try:
             module = importlib.import_module(f"lit_gans.models.{info.name}")
         except Exception:  # noqa: BLE001 - help must not fail on an optional dependency
             continue
-        for obj in vars(module).values():  # every public LightningModule of lit_gans.models (GANs and pretraining)
+        for obj in vars(module).values():
             if (isinstance(obj, type) and issubclass(obj, L.LightningModule) and obj.__module__ == module.__name__
                     and not obj.__name__.startswith("_")):
-                classes.add(f"{obj.__module__}.{obj.__name__}")
+                classes[f"{obj.__module__}.{obj.__name__}"] = obj
+    named = set()
+    for path in experiments:
+        named |= set(re.findall(r"class_path:\s*(lit_gans\.models\.[\w.]+)", path.read_text()))
+    bases = {path for path, cls in classes.items() if any(o is not cls and issubclass(o, cls) for o in classes.values())}
+    return {path: first_sentence(cls.__doc__) for path, cls in sorted(classes.items()) if path not in bases or path in named}
+
+
+#: ``lit-gans --help``'s line for each LightningCLI subcommand (Lightning's is the first line of the Trainer
+#: method's docstring, cut mid-sentence for test and predict).
+SUBCOMMAND_HELP = {
+    "fit": "Train (or resume with --ckpt_path last) the --config experiment into runs/<experiment>.",
+    "validate": "One pass over the validation set: the validation metrics of a checkpoint.",
+    "test": "The paper's test protocol: results table, images and page in runs/<experiment>/test/.",
+    "predict": "Write the model's outputs as PNG files (--writer.output_dir).",
+}
+
+
+def set_subcommand_help(parser: argparse.ArgumentParser) -> None:
+    """Replace the subcommands' one-line help in ``parser`` by :data:`SUBCOMMAND_HELP` (argparse keeps them on
+    the subparsers action's ``_choices_actions``; no public setter)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = SUBCOMMAND_HELP.get(choice.dest, choice.help)
+
+
+def _help_epilog() -> str:
+    """Tools, models and experiments, for ``lit-gans --help`` (computed only when help is asked for)."""
     folders = [Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"]
     folder = next((f for f in folders if f.is_dir()), None)
-    experiments = sorted(p.stem for p in folder.glob("*.yaml")) if folder else []
-    lines = [_tools_help(), "", "models (--model=<class path>):"] + [f"  {c}" for c in sorted(classes)]
+    files = sorted(folder.glob("*.yaml")) if folder else []
+    experiments = [p.stem for p in files]
+    models = runnable_models(files)
+    width = max(len(p) for p in models) + 2 if models else 0
+    lines = [_tools_help(), "", "models (--model=<class path>; base classes not listed):"]
+    lines += [f"  {p:<{width}}{d}" for p, d in models.items()]
     if folder:
         lines += ["", f"experiments (--config {os.path.relpath(folder)}/<name>.yaml):"]
         lines += ["  " + " ".join(experiments[i:i + 6]) for i in range(0, len(experiments), 6)]
@@ -124,7 +168,8 @@ class LitGansCLI(LightningCLIHooks):
 
     def __init__(self, args: Optional[list[str]] = None, run: bool = True) -> None:
         argv = sys.argv[1:] if args is None else args
-        parser_kwargs: dict[str, Any] = {}
+        quiet_known_noise()
+        parser_kwargs: dict[str, Any] = {"prog": "lit-gans"}
         if any(a in ("-h", "--help") for a in argv):
             parser_kwargs.update(epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
         parser_kwargs.update(default_config_kwargs(run))
@@ -142,6 +187,11 @@ class LitGansCLI(LightningCLIHooks):
             args=args,
             run=run,
         )
+
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if add_subcommands:
+            set_subcommand_help(self.parser)
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
         parser.add_lightning_class_args(PredictionWriter, "writer")
@@ -171,11 +221,23 @@ class LitGansCLI(LightningCLIHooks):
             ckpt_info = plan.check_checkpoint(config, info["ckpt_path"])
             if ckpt_info is not None:
                 info["ckpt"] = ckpt_info
+                stop_if_finished(config, stage, experiment, info["ckpt_path"], ckpt_info)
+            one_results_table(config, stage, self._argv)
         resume_id = (info.get("ckpt") or {}).get("wandb_run_id")
         resumed = plan.configure_loggers(config, stage or "fit", experiment, folder, resume_id)
         if resumed:
             info["wandb_resumed"] = resumed
         self.run_info = info
+
+    def parse_arguments(self, parser, args) -> None:  # noqa: ANN001
+        """``--print_config`` prints the config the run will use (folder, experiment, W&B folder: what
+        :meth:`resolve_run` decides), not the parser's raw defaults."""
+        argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
+        flags = [a for a in argv if a == "--print_config" or a.startswith("--print_config=")]
+        if not flags:
+            return super().parse_arguments(parser, args)
+        self.config = parser.parse_args([a for a in argv if a not in flags])
+        print_resolved_config(self, flags[-1].partition("=")[2])
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
@@ -201,6 +263,7 @@ class LitGansCLI(LightningCLIHooks):
                 and not any(isinstance(p, ClusterEnvironment) for p in plugins)):
             # RunCheckpoint handles the requeue signal at a step boundary; Lightning's handler would save mid-step
             config["plugins"] = plugins + [SLURMEnvironment(auto_requeue=False)]
+        quiet_loggers(config.get("logger"))
         extra = [RunTracker(), BatchContract()]  # BatchContract: the datamodule's batches fit the model (issue 21)
         if self.subcommand == "test":
             from lit_gans.evaluation import TestReport
@@ -223,6 +286,8 @@ class LitGansCLI(LightningCLIHooks):
         if not trainer.is_global_zero:
             return
         finish_wandb(trainer)
+        if trainer.fast_dev_run:
+            return  # its files were in a temporary folder that is removed at exit: nothing to point to
         lines = []
         tracker = next((cb for cb in trainer.callbacks if isinstance(cb, RunTracker)), None)
         if tracker is not None and tracker.final_metrics:
@@ -241,6 +306,70 @@ class LitGansCLI(LightningCLIHooks):
                 lines += [f"samples: {p.resolve()}" for p in cb.last_paths]
         if lines:
             print("lit_gans: " + "\nlit_gans: ".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------- what the user sees
+def stop_if_finished(config: Any, stage: str, experiment: str, ckpt_path: Optional[str], info: dict[str, Any]) -> None:
+    """``fit --ckpt_path last`` of a run that already reached ``max_epochs``/``max_steps``: say which option to
+    raise (with its value) and stop (exit status 0), instead of Lightning's "`Trainer.fit` stopped" and a new
+    W&B run that trains nothing."""
+    if stage != "fit":
+        return
+    trainer_cfg = config.trainer
+    max_steps = trainer_cfg.get("max_steps")
+    max_epochs = trainer_cfg.get("max_epochs")
+    if max_epochs is None and max_steps in (None, -1):
+        max_epochs = 1000  # Lightning's default when neither is set (Trainer docs: max_epochs)
+    epochs, steps = info.get("epochs_done"), info.get("global_step")
+    reason = None
+    if max_steps not in (None, -1) and steps is not None and steps >= max_steps:
+        reason = (f"it has run {steps} steps and --trainer.max_steps={max_steps}; raise --trainer.max_steps "
+                  f"(e.g. --trainer.max_steps={2 * max_steps})")
+    elif max_epochs not in (None, -1) and epochs is not None and epochs >= max_epochs:
+        reason = (f"it has trained {epochs} epochs and --trainer.max_epochs={max_epochs}; raise "
+                  f"--trainer.max_epochs (e.g. --trainer.max_epochs={2 * max_epochs})")
+    if reason is None:
+        return
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0) == 0:
+        print(f"lit-gans: experiment '{experiment}' is finished ({ckpt_path}): {reason} to train it further "
+              "with --ckpt_path last", file=sys.stderr)
+    sys.exit(0)
+
+
+def one_results_table(config: Any, stage: Optional[str], argv: list[str]) -> None:
+    """``lit-gans test`` prints the TestReport's table; Lightning's own copy of the same numbers is switched off
+    (unless ``--verbose`` is given)."""
+    if stage == "test" and not any(a == "--verbose" or a.startswith("--verbose=") for a in argv):
+        config.verbose = False
+
+
+def quiet_loggers(logger: Any) -> None:
+    """The W&B loggers of a Trainer about to be built, before their run starts (:func:`quiet_wandb_logger`)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for lg in logger if isinstance(logger, (list, tuple)) else [logger]:
+        if isinstance(lg, WandbLogger):
+            quiet_wandb_logger(lg)
+
+
+def print_resolved_config(cli: LitGansCLI, flags: str) -> None:
+    """Print the parsed config with the run folder, experiment, checkpoint folder and W&B folder filled in as
+    :meth:`LitGansCLI.resolve_run` will fill them, then exit (as jsonargparse's ``--print_config`` does)."""
+    stage = cli.config.get("subcommand")
+    config = cli.config[stage] if stage else cli.config
+    experiment = plan.name_experiment(config)
+    folder = plan.choose_folder(config, experiment)
+    plan.point_checkpoints(config, folder)
+    plan.restore_batch_limits(config, cli._argv)
+    plan.find_unused_strategy(config)
+    plan.configure_loggers(config, stage or "fit", experiment, folder, None)
+    import yaml
+
+    text = cli.parser.dump(cli.config, skip_none="skip_null" in flags, skip_check=True)
+    if stage:  # the subcommand's part, as `lit-gans <subcommand> --print_config` shows it
+        text = yaml.safe_dump(yaml.safe_load(text)[stage], sort_keys=False)
+    print(text, end="")
+    sys.exit(0)
 
 
 def _user_error(err: BaseException) -> Optional[UserError]:

@@ -142,7 +142,7 @@ def test_noise_gan_table_equals_generation_metrics(tmp_path):
     assert rows[0]["set"] == "digits/heldout"
     (row,) = rows
     model.eval()
-    gm = GenerationMetrics(feature="digits", reference="val", class_accuracy=True)  # the held-out split
+    gm = GenerationMetrics(feature="digits", reference="test", class_accuracy=True)  # the test (held-out) split
     for batch in dm.test_dataloader():  # the same batches, so KID's random subsets see the same order
         batch = dm.on_after_batch_transfer(batch, 0)
         ids, which = generated_sample_ids(batch["index"], n, total)
@@ -152,7 +152,7 @@ def test_noise_gan_table_equals_generation_metrics(tmp_path):
         gm.update_real(to_unit_range(batch["image"]))
         gm.update_fake(fake, labels=batch["label"][which])
     expected = gm.compute()
-    assert f"fid{total}_digitscnn_val" in row
+    assert f"fid{total}_digitscnn_test" in row
     for k, v in expected.items():
         assert close(row[k], float(v), rel=1e-3), (k, row[k], float(v))
 
@@ -393,7 +393,7 @@ def test_two_processes_give_the_table_of_one(tmp_path, capsys):
     assert one["config"].endswith("cgan_digits.yaml")
     n = 359  # digits held-out split: odd, so DistributedSampler pads one repeated item on the second rank
     (r1,), (r2,) = one["rows"], two["rows"]
-    assert f"fid{n}_digitscnn_val" in r1, r1
+    assert f"fid{n}_digitscnn_test" in r1, r1
     assert r1.keys() == r2.keys()
     for k in r1:
         if k != "set":

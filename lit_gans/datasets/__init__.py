@@ -58,7 +58,9 @@ def _list(root: str) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
-    print(f"\nsizes: published ones ('?': none published). Mirror: ${MIRROR_ENV}={os.environ.get(MIRROR_ENV, '')!s}")
+    mirror = os.environ.get(MIRROR_ENV)
+    print("\nsizes: published ones ('?': none published). "
+          + (f"Mirror: ${MIRROR_ENV}={mirror}" if mirror else f"Another source: download NAME --mirror URL (or ${MIRROR_ENV})"))
     return 0
 
 

@@ -167,6 +167,18 @@ class GenerationEvaluation(Protocol):
             self._swd.reset()
         return values
 
+    def _test_values(self) -> dict[str, Tensor]:
+        """The test's values, named after the split its real images came from: ``test`` (``fid..._test``), unless
+        the datamodule names its reference split (``metric_reference``, ProGAN)."""
+        metrics = self._metrics
+        if metrics is None or getattr(self.datamodule, "metric_reference", None) is not None:
+            return self._compute()
+        kept, metrics.reference = metrics.reference, "test"
+        try:
+            return self._compute()
+        finally:
+            metrics.reference = kept
+
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._get_metrics()
@@ -222,7 +234,7 @@ class GenerationEvaluation(Protocol):
             self.add_protocol_line(self._metrics.describe())
             if feature != "inception" and self.fid_protocol != "torch-fidelity":
                 self.add_note(f"fid_protocol={self.fid_protocol} applies to InceptionV3 features only: not used on {feature} features")
-        values = self._compute()
+        values = self._test_values()
         if self._swd is not None:
             self.add_note("SWD draws its random patches on each process: a multi-process SWD is a different draw of the same estimate")
         if not self.progressive:

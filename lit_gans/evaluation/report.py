@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -113,7 +114,9 @@ def _config_from_argv(argv: Sequence[str]) -> Optional[str]:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "x"
+    """A file name for ``name``: each run of other characters becomes one ``_`` ("real (test set)" ->
+    "real_test_set"), none at either end."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_") or "x"
 
 
 def _html_table(rows: Sequence[dict[str, Any]]) -> str:

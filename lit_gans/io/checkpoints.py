@@ -112,6 +112,10 @@ def read_checkpoint_info(path: str | os.PathLike, option: str = "--model.init_ar
     info = dict(ckpt.get("lit_gans") or {})
     info.pop("rng", None)
     info["epoch"] = ckpt.get("epoch")
+    info["global_step"] = ckpt.get("global_step")
+    # epochs the fit loop finished (what Lightning compares with max_epochs when it resumes)
+    progress = ((ckpt.get("loops") or {}).get("fit_loop") or {}).get("epoch_progress") or {}
+    info["epochs_done"] = (progress.get("current") or {}).get("processed")
     tracker = (ckpt.get("callbacks") or {}).get(RUN_TRACKER_STATE_KEY) or {}
     if tracker.get("wandb_run_id"):
         info["wandb_run_id"] = tracker["wandb_run_id"]

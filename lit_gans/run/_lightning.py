@@ -28,6 +28,8 @@ PRIVATE: tuple[tuple[str, str, str, str], ...] = (
      "ddp_kwargs(): GANModule checks find_unused_parameters=True (no public getter)"),
     ("lightning.pytorch.loggers.WandbLogger", "_experiment", "attribute",
      "finish_wandb_run(): close the W&B run after a subcommand so a later one in the process starts its own"),
+    ("lightning.pytorch.loggers.WandbLogger", "_wandb_init", "attribute",
+     "drop_wandb_init_arg(): drop the anonymous=None Lightning always passes (W&B warns it has no effect)"),
     ("lightning.pytorch.cli.LightningCLI", "_parse_ckpt_path", "method",
      "LightningCLIHooks: replaced by resolve_run() (Lightning's lets a checkpoint's hparams replace the YAML's model)"),
     ("lightning.pytorch.cli.LightningCLI", "_instantiate_trainer", "method",
@@ -69,6 +71,14 @@ def finish_wandb_run(logger: Any) -> None:
     if getattr(logger, "_experiment", None) is not None:
         logger.experiment.finish()
         logger._experiment = None
+
+
+def drop_wandb_init_arg(logger: Any, key: str, unless_set: bool = False) -> None:
+    """Remove ``key`` from the arguments ``logger`` will pass to ``wandb.init`` (with ``unless_set``: only when
+    its value is None, i.e. the user did not set it). No effect once the run has started."""
+    init = getattr(logger, "_wandb_init", None)
+    if isinstance(init, dict) and key in init and not (unless_set and init[key] is not None):
+        del init[key]
 
 
 # ---------------------------------------------------------------------------------------------- LightningCLI

@@ -57,7 +57,10 @@ class RunCheckpoint(ModelCheckpointHooks):
       Lightning's own handler (which saves inside the signal handler, possibly in the middle of a G/D step) is
       switched off by ``lit-gans`` (``SLURMEnvironment(auto_requeue=False)``).
 
-    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``).
+    Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``). With its default
+    ``save_top_k=1`` and no ``monitor``, the folder also holds ``epoch=E-step=S.ckpt``: the checkpoint of the newest
+    epoch end, which ModelCheckpoint writes first and ``last.ckpt`` copies (Lightning writes ``last.ckpt`` at an
+    epoch end only after such a save, so ``save_top_k=0`` would stop the per-epoch ``last.ckpt``).
 
     Args:
         every_n_minutes: also save ``last.ckpt`` when this many minutes of training passed since the last save.

@@ -196,6 +196,8 @@ def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, re
     """W&B: one run per experiment run; ``predict`` opens none. Returns the W&B run id resumed, if any."""
     trainer_cfg = config.trainer
     logger = trainer_cfg.get("logger")
+    if trainer_cfg.get("fast_dev_run"):
+        return None  # Lightning swaps the loggers for a DummyLogger: no W&B run, nothing to set up or to sync
     if stage == "predict" and logger not in (None, False):
         trainer_cfg.logger = False  # predict writes files and logs nothing: no W&B run
         return None
