@@ -30,6 +30,8 @@ PRIVATE: tuple[tuple[str, str, str, str], ...] = (
      "finish_wandb_run(): close the W&B run after a subcommand so a later one in the process starts its own"),
     ("lightning.pytorch.cli.LightningCLI", "_parse_ckpt_path", "method",
      "LightningCLIHooks: replaced by resolve_run() (Lightning's lets a checkpoint's hparams replace the YAML's model)"),
+    ("lightning.pytorch.cli.LightningCLI", "_run_subcommand", "method",
+     "LightningCLIHooks.on_run_error(): close the W&B run as failed and set the exit status when a subcommand raises"),
     ("lightning.pytorch.cli.LightningCLI", "_instantiate_trainer", "method",
      "LightningCLIHooks: prepare_trainer() adds the run's callbacks and the SLURM plugin"),
     ("lightning.pytorch.callbacks.ModelCheckpoint", "_save_checkpoint", "method",
@@ -64,10 +66,11 @@ def ddp_kwargs(strategy: Any) -> dict[str, Any]:
     return dict(getattr(strategy, "_ddp_kwargs", {}) or {})
 
 
-def finish_wandb_run(logger: Any) -> None:
-    """Finish ``logger``'s W&B run if it started one, and forget it (a later ``experiment`` starts a new run)."""
+def finish_wandb_run(logger: Any, exit_code: int = 0) -> None:
+    """Finish ``logger``'s W&B run if it started one (``exit_code`` != 0: marked failed), and forget it (a later
+    ``experiment`` starts a new run)."""
     if getattr(logger, "_experiment", None) is not None:
-        logger.experiment.finish()
+        logger.experiment.finish(exit_code=exit_code)
         logger._experiment = None
 
 
@@ -82,8 +85,19 @@ class LightningCLIHooks(LightningCLI):
         """The Trainer's init arguments (``config``, may be edited) and the callbacks to build it with."""
         return callbacks
 
+    def on_run_error(self, error: BaseException) -> None:
+        """Called when the subcommand (``trainer.fit`` and its before/after hooks) raises anything, ``SystemExit``
+        included; ``error`` propagates after it."""
+
     def _parse_ckpt_path(self) -> None:
         self.resolve_run()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException as error:
+            self.on_run_error(error)
+            raise
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         return super()._instantiate_trainer(config, self.prepare_trainer(config, list(callbacks)))

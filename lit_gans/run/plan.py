@@ -4,6 +4,7 @@ them in order on the subcommand's parsed config):
 1. :func:`name_experiment`       ``--experiment``, default the first ``--config`` file's name
 2. :func:`choose_folder`         ``runs/<experiment>`` or ``--trainer.default_root_dir``; fast_dev_run: a temp folder
 3. :func:`point_checkpoints`     every ModelCheckpoint writes into ``<folder>/checkpoints`` unless told otherwise
+   :func:`drop_checkpoints_when_off`  ``--trainer.enable_checkpointing=false``: no checkpoint callback
 4. :func:`restore_batch_limits`  ``limit_*_batches=1`` means one batch, as written
 5. :func:`find_unused_strategy`  ``ddp`` -> ``ddp_find_unused_parameters_true``
 6. :func:`start_checkpoint`      ``last``, the SLURM requeue, a fresh fit into a used folder, predict untrained
@@ -108,12 +109,32 @@ def point_checkpoints(config: Any, folder: Path) -> Path:
     return ckpt_dir if ckpt_dir is not None else checkpoint_dir(folder)
 
 
-def restore_batch_limits(config: Any, argv: list[str]) -> None:
+def drop_checkpoints_when_off(config: Any) -> bool:
+    """``--trainer.enable_checkpointing=false`` turns checkpointing off: the shared defaults' ``RunCheckpoint``
+    (and any other ModelCheckpoint of the callbacks list) is left out (Lightning refuses the two together).
+    Returns whether checkpointing is off."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    trainer_cfg = config.trainer
+    if trainer_cfg.get("enable_checkpointing") is not False:
+        return False
+    callbacks = trainer_cfg.get("callbacks")
+    if callbacks:
+        trainer_cfg.callbacks = [cb for cb in callbacks if not is_subclass(class_name(cb), ModelCheckpoint)]
+    return True
+
+
+def restore_batch_limits(config: Any, argv: list[str]) -> dict[str, int]:
     """``--trainer.limit_train_batches=1`` means one batch (Lightning: an int is a number of batches, a float
     a fraction), but the parser turns ``Union[int, float]`` values into floats (1 -> 1.0, all batches). Read
-    the value as written (command line, else the YAML files) and give an integer back its type."""
+    the value as written (command line, else the YAML files) and give an integer back its type.
+
+    Returns the integers restored: jsonargparse turns ``1`` (only 1: the int equal to the float 1.0) into ``1.0``
+    once more when it instantiates the Trainer's arguments, so the CLI sets them again on the Trainer's own
+    arguments (``LitGansCLI.prepare_trainer``)."""
     import yaml
 
+    restored: dict[str, int] = {}
     for key in BATCH_LIMITS:
         value = config.trainer.get(key)
         if not isinstance(value, float) or not value.is_integer():
@@ -133,7 +154,8 @@ def restore_batch_limits(config: Any, argv: list[str]) -> None:
                 if key in (loaded.get("trainer") or {}):
                     raw = loaded["trainer"][key]
         if isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit()):
-            config.trainer[key] = int(value)
+            config.trainer[key] = restored[key] = int(value)
+    return restored
 
 
 def find_unused_strategy(config: Any) -> None:

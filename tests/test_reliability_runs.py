@@ -1,0 +1,88 @@
+"""Issue 21, the run side: runs, signals and checkpoints as a user meets them (the batches the Trainer ran, the exit
+status, the files on disk). Each case is a row of docs/reliability.md ("Runs, signals and checkpoints")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_gans.cli import LitGansCLI
+from lit_gans.cli import cli_main
+from tests.test_runs import DIGITS, ROOT, TINY, _main, _own_wandb_service
+from tests.wandb_records import run_contents
+
+#: a short fit: 1 epoch of 6 batches, no validation, no W&B
+SHORT = [*TINY, "--trainer.max_epochs=1", "--trainer.limit_train_batches=6", "--trainer.limit_val_batches=0"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**_own_wandb_service(), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), **extra}
+
+
+def _run(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lit_gans", *args], env=env or _env(), cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _main_out(capsys, *args: str) -> tuple[int, str, str]:
+    """The console entry point in this process: exit status, stdout, stderr."""
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _g_iter(path: Path) -> int:
+    return int(torch.load(path, weights_only=True)["lit_gans"]["g_iter"])
+
+
+# ------------------------------------------------------------------------------------------ batches actually run
+@pytest.mark.parametrize("where", ["command line", "yaml"])
+def test_limit_train_batches_1_trains_one_batch(where, tmp_path):
+    args = ["fit", "--config", DIGITS, f"--trainer.default_root_dir={tmp_path / 'run'}", *TINY,
+            "--trainer.max_epochs=2", "--trainer.limit_val_batches=0", "--trainer.logger=false"]
+    if where == "yaml":
+        overlay = tmp_path / "one.yaml"
+        overlay.write_text("trainer:\n  limit_train_batches: 1\n")
+        args[3:3] = ["--config", str(overlay)]
+    else:
+        args.append("--trainer.limit_train_batches=1")
+    cli = LitGansCLI(args=args)
+    assert cli.trainer.limit_train_batches == 1 and type(cli.trainer.limit_train_batches) is int
+    assert cli.model.g_iter == 2 and cli.model.d_iter == 2  # one batch in each of the 2 epochs (22 without the fix)
+    assert _g_iter(tmp_path / "run/checkpoints/last.ckpt") == 2
+
+
+# ------------------------------------------------------------------------------------------ W&B after a failed fit
+def test_a_failed_fit_closes_its_wandb_run_and_the_next_run_writes_its_own(tmp_path, capsys):
+    failed = tmp_path / "failed"
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={failed}", *TINY,
+                      "--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.log_every_n_steps=1",
+                      "--model.init_args.optimizer_g.init_args.lr=1e6", "--model.init_args.optimizer_d.init_args.lr=1e6")
+    assert code == 2 and "training diverged" in err
+    failed_run = run_contents(next(failed.glob("wandb/offline-run-*/*.wandb")))
+    assert failed_run["exit_code"] == 1  # marked failed
+    ok = tmp_path / "ok"
+    code, _ = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={ok}", *SHORT)
+    assert code == 0
+    files = list(ok.glob("wandb/offline-run-*/*.wandb"))
+    assert len(files) == 1 and run_contents(files[0])["run"]["id"] != failed_run["run"]["id"]
+
+
+# ------------------------------------------------------------------------------------------ end-of-fit summary
+def test_checkpointing_off_trains_and_offers_no_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, err = _main_out(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *SHORT,
+                               "--trainer.logger=false", "--trainer.enable_checkpointing=false")
+    assert code == 0, err
+    assert not (run / "checkpoints").exists() and (run / "samples/samples_final.png").is_file()
+    assert "checkpoint: " not in out and "resume with" not in out and "no checkpoint written" in out
