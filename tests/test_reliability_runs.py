@@ -86,3 +86,37 @@ def test_checkpointing_off_trains_and_offers_no_resume(tmp_path, capsys):
     assert code == 0, err
     assert not (run / "checkpoints").exists() and (run / "samples/samples_final.png").is_file()
     assert "checkpoint: " not in out and "resume with" not in out and "no checkpoint written" in out
+
+
+# ------------------------------------------------------------------------------------------ signals
+def _fit_with_signal(tmp_path: Path, sig: str, at: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    overlay = tmp_path / "signal.yaml"
+    overlay.write_text("trainer:\n  callbacks:\n    - class_path: lit_gans.callbacks.RunCheckpoint\n"
+                       f"    - class_path: tests.kill_at.KillAt\n      init_args: {{g_iter: {at}, sig: {sig}}}\n")
+    return _run(tmp_path, "fit", "--config", DIGITS, "--config", str(overlay), f"--trainer.default_root_dir={tmp_path / 'run'}",
+                *SHORT, "--trainer.logger=false", env=env)
+
+
+@pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGUSR2", 140), ("SIGUSR1", 138),
+                                      ("SIGCONT", 0)])
+def test_a_signal_during_fit_saves_the_step_and_exits_non_zero(sig, code, tmp_path):
+    """What schedulers send: SIGTERM (SLURM's scancel / preemption / time limit, after SIGCONT), SIGINT (Ctrl+C),
+    SIGUSR1/SIGUSR2 (warning signals; SIGUSR1 in a SLURM job is the requeue: tests/test_runs.py): last.ckpt holds
+    the step at which the signal came, and the exit status is 128 + the signal's number. SIGCONT changes nothing."""
+    done = _fit_with_signal(tmp_path, sig, 3)
+    assert done.returncode == code, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    last = tmp_path / "run/checkpoints/last.ckpt"
+    assert not list(last.parent.glob("last-v*.ckpt")) and not list(last.parent.glob(".*tmp"))
+    if sig == "SIGCONT":
+        assert _g_iter(last) == 6  # the whole epoch
+        return
+    assert _g_iter(last) == 3
+    assert f"lit_gans: {sig}: stopped at generator iteration 3 and saved {last}" in done.stderr
+    if sig != "SIGTERM":
+        return
+    # and it resumes from there to the end of the epoch
+    again = _run(tmp_path, "fit", "--config", DIGITS, f"--trainer.default_root_dir={tmp_path / 'run'}", *SHORT,
+                 "--trainer.logger=false", "--ckpt_path", "last")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _g_iter(last) == 6
