@@ -164,6 +164,7 @@ class LitGansCLI(LightningCLIHooks):
         info: dict[str, Any] = {"experiment": experiment, "stage": stage, "folder": folder, "ckpt_dir": ckpt_dir,
                                 "ckpt_path": None, "batch_limits": batch_limits}
         if stage is not None:
+            plan.lock_run_folder(folder, stage, config.trainer.get("fast_dev_run"))
             info["ckpt_path"] = plan.start_checkpoint(config, stage, experiment, folder, ckpt_dir)
             ckpt_info = plan.check_checkpoint(config, info["ckpt_path"])
             if ckpt_info is not None:

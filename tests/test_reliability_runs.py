@@ -120,3 +120,48 @@ def test_a_signal_during_fit_saves_the_step_and_exits_non_zero(sig, code, tmp_pa
                  "--trainer.logger=false", "--ckpt_path", "last")
     assert again.returncode == 0, again.stderr[-3000:]
     assert _g_iter(last) == 6
+
+
+# ------------------------------------------------------------------------------------------ one fit per run folder
+def test_a_second_fit_of_a_running_experiment_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
+    run = tmp_path / "run"
+    # another process holds the run folder as a running fit does (the lock of lit_gans.run.plan), then is killed
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from lit_gans.run.plan import lock_run_folder; lock_run_folder(Path(sys.argv[1]), 'fit'); "
+                               "print('locked', flush=True); time.sleep(600)", str(run)],
+                              env=_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *SHORT,
+                          "--trainer.logger=false")
+        assert code == 2 and "Traceback" not in err
+        assert f"lit-gans: error: {run} is in use by another `lit-gans fit` (pid {holder.pid})" in err
+        assert "--experiment" in err and not (run / "checkpoints").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *SHORT, "--trainer.logger=false")
+    assert code == 0, err
+    assert _g_iter(run / "checkpoints/last.ckpt") == 6
+
+
+def test_a_run_folder_that_is_a_file_is_named(tmp_path, capsys):
+    afile = tmp_path / "run"
+    afile.write_text("x")
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={afile}", *SHORT)
+    assert code == 2 and f"the run folder {afile} is a file, not a folder" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------ a moved run folder
+def test_a_moved_run_folder_resumes_into_its_own_last_checkpoint(tmp_path, capsys):
+    old, new = tmp_path / "old", tmp_path / "elsewhere/new"
+    args = ["--config", DIGITS, *TINY, "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=0",
+            "--trainer.logger=false"]
+    LitGansCLI(args=["fit", *args, f"--trainer.default_root_dir={old}", "--trainer.max_epochs=1"])
+    new.parent.mkdir()
+    old.rename(new)
+    cli = LitGansCLI(args=["fit", *args, f"--trainer.default_root_dir={new}", "--trainer.max_epochs=2", "--ckpt_path", "last"])
+    assert cli.model.g_iter == 6
+    # no last-v1.ckpt; the top-1 file of epoch 0 (a path under the old folder in the state) was replaced too
+    assert sorted(p.name for p in (new / "checkpoints").glob("*.ckpt")) == ["epoch=1-step=12.ckpt", "last.ckpt"]
+    assert _g_iter(new / "checkpoints/last.ckpt") == 6

@@ -201,6 +201,22 @@ class RunCheckpoint(ModelCheckpointHooks):
         if not self.skip_saving(trainer) and self.last_saved_step() != trainer.global_step:
             self.save_last_now(trainer)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A run folder copied or moved to another path resumes into its own files: the paths the checkpoint holds
+        (absolute, under the old folder) are read as the same names in this callback's folder. Lightning would
+        drop them, then see ``last.ckpt`` as another run's file and write ``last-v1.ckpt`` beside it."""
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.realpath(old) != os.path.realpath(self.dirpath):
+            def moved(path: Any) -> Any:
+                if isinstance(path, str) and path and os.path.dirname(path) == old:
+                    return os.path.join(self.dirpath, os.path.basename(path))
+                return path
+
+            state_dict = {k: moved(v) for k, v in state_dict.items()}
+            state_dict["best_k_models"] = {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}
+            state_dict["dirpath"] = self.dirpath
+        super().load_state_dict(state_dict)
+
     def may_write(self, trainer: L.Trainer, filepath: str) -> bool:
         if self._frozen:
             return False

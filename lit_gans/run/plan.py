@@ -7,6 +7,7 @@ them in order on the subcommand's parsed config):
    :func:`drop_checkpoints_when_off`  ``--trainer.enable_checkpointing=false``: no checkpoint callback
 4. :func:`restore_batch_limits`  ``limit_*_batches=1`` means one batch, as written
 5. :func:`find_unused_strategy`  ``ddp`` -> ``ddp_find_unused_parameters_true``
+   :func:`lock_run_folder`  one ``fit`` per run folder at a time (a flock the system releases with the process)
 6. :func:`start_checkpoint`      ``last``, the SLURM requeue, a fresh fit into a used folder, predict untrained
 7. :func:`check_checkpoint`      the checkpoint's model class against the config's, its W&B run id
 8. :func:`configure_loggers`     the W&B run (``predict`` opens none)
@@ -15,6 +16,7 @@ them in order on the subcommand's parsed config):
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import sys
 import tempfile
@@ -212,6 +214,56 @@ def check_checkpoint(config: Any, ckpt_path: Optional[str]) -> Optional[dict[str
             "give a checkpoint of this experiment, or the config that trained this checkpoint"
         )
     return info
+
+
+#: The lock files this process holds ((device, inode) -> open file: the same file after the folder was moved): a fit,
+#: and a later fit of the same folder in this process, hold it until the process ends; the system drops it then,
+#: however the process ended.
+_LOCKS: dict[tuple[int, int], Any] = {}
+LOCK_NAME = ".lit_gans.lock"
+
+
+def lock_run_folder(folder: Path, stage: str, fast_dev_run: Any = False) -> None:
+    """One ``fit`` per run folder at a time: an exclusive ``fcntl.flock`` on ``<folder>/.lit_gans.lock`` (holding
+    the pid), taken by rank 0 (other ranks of a DDP job share the run). A second ``fit`` of the folder is refused,
+    naming the folder and the other process; a killed run leaves no stale lock (the system releases a flock with
+    the process). Other subcommands only read the run and take no lock."""
+    if stage != "fit" or fast_dev_run:
+        return
+    if any(os.environ.get(var, "0") != "0" for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK")):
+        return
+    import fcntl
+
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise ConfigError(f"the run folder {folder} is a file, not a folder: move the file away, or give the run "
+                          f"another folder with --experiment <name> or --trainer.default_root_dir <folder>")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(folder) / LOCK_NAME, "a+")
+    except OSError as err:
+        raise ConfigError(f"cannot write into the run folder {folder} ({err.strerror}): make it writable, or give "
+                          f"the run another folder with --trainer.default_root_dir <folder>") from None
+    stat = os.fstat(handle.fileno())
+    key = (stat.st_dev, stat.st_ino)
+    if key in _LOCKS:  # this process holds it already
+        handle.close()
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        other = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(
+            f"{folder} is in use by another `lit-gans fit` (pid {other}): two runs would write the same "
+            f"checkpoints. Wait for it to end (or stop it), or start this one as another experiment with "
+            f"--experiment <new name>"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _LOCKS[key] = handle
 
 
 def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, resume_id: Optional[str]) -> Optional[str]:
