@@ -127,6 +127,7 @@ class LitGansCLI(LightningCLIHooks):
         parser_kwargs.update(default_config_kwargs(run))
         self.run_info: dict[str, Any] = {}
         self._argv = list(argv)
+        plan.check_config_files(self._argv)
         super().__init__(
             model_class=L.LightningModule,
             datamodule_class=L.LightningDataModule,
@@ -208,14 +209,22 @@ class LitGansCLI(LightningCLIHooks):
                 extra.append(TestReport())  # the results table, files and page of every `lit-gans test`
         return list(callbacks) + extra
 
-    def on_run_error(self, error: BaseException) -> None:
+    def on_run_error(self, error: BaseException) -> Optional[BaseException]:
         """A subcommand that stops with an error (a ``UserError`` such as ``TrainingDiverged``, a bug, a signal)
-        still closes its W&B run, marked failed, so a later run in the same process writes its own."""
+        still closes its W&B run, marked failed, so a later run in the same process writes its own. Lightning's
+        checks of Trainer options made when fit starts (``val_check_interval`` past the epoch) become a
+        ``ConfigError`` naming the option."""
         finish_wandb(self.trainer, exit_code=1)
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         if isinstance(error, SIGTERMException) and error.code is None:
             error.code = 143  # SIGTERM outside fit (RunCheckpoint sets it in fit): 128 + 15, not success
+        return plan.trainer_option_error(error)
+
+    def trainer_error(self, error: Exception) -> Exception:
+        """Lightning's checks of the Trainer options (``max_epochs=-5``, ``accelerator=gpu`` without a GPU ...) as a
+        ``ConfigError`` naming the option."""
+        return plan.trainer_option_error(error) or error
 
     def after_validate(self) -> None:
         finish_wandb(self.trainer)

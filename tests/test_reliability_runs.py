@@ -165,3 +165,58 @@ def test_a_moved_run_folder_resumes_into_its_own_last_checkpoint(tmp_path, capsy
     # no last-v1.ckpt; the top-1 file of epoch 0 (a path under the old folder in the state) was replaced too
     assert sorted(p.name for p in (new / "checkpoints").glob("*.ckpt")) == ["epoch=1-step=12.ckpt", "last.ckpt"]
     assert _g_iter(new / "checkpoints/last.ckpt") == 6
+
+
+# ------------------------------------------------------------------------------------------ options Lightning checks
+@pytest.mark.parametrize("option,words", [
+    ("max_epochs=-5", "must be a non-negative integer or -1"),
+    ("max_steps=-5", "must be a non-negative integer or -1"),
+    ("accelerator=gpu", "No supported gpu backend found"),
+    ("val_check_interval=100", "must be less than or equal to the number of the training batches (3)"),
+    ("strategy=foo", "invalid strategy name"),
+    ("num_nodes=0", "must be a positive integer"),
+    ("devices=0", "not a valid input"),
+    ("max_time=abc", "is not a valid duration"),
+    ("limit_val_batches=2.5", "has to be in [0.0, 1.0] or an int"),
+    ("gradient_clip_algorithm=foo", "Allowed algorithms"),
+])
+def test_trainer_options_lightning_refuses_are_one_line_naming_the_option(option, words, tmp_path, capsys):
+    if option == "accelerator=gpu" and torch.cuda.is_available():
+        pytest.skip("a GPU is there")
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={tmp_path}", *TINY,
+                      "--trainer.logger=false", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1",
+                      "--trainer.max_epochs=1", f"--trainer.{option}")
+    name = option.split("=")[0]
+    assert code == 2 and "Traceback" not in err, err[-2000:]
+    line = next(l for l in err.splitlines() if l.startswith("lit-gans: error: "))
+    assert line.startswith(f"lit-gans: error: --trainer.{name}: Lightning refuses this setting: ") and words in line
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_slurm_ntasks_without_ntasks_per_node_is_one_line(tmp_path, capsys, monkeypatch):
+    for key, value in {"SLURM_NTASKS": "2", "SLURM_JOB_ID": "1", "SLURM_JOB_NAME": "dcgan", "SLURM_NODELIST": "localhost",
+                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SLURM_NTASKS_PER_NODE", raising=False)
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={tmp_path}", *SHORT, "--trainer.logger=false")
+    assert code == 2 and "Traceback" not in err
+    assert "lit-gans: error: the SLURM job's settings: Lightning refuses them: You set `--ntasks=2`" in err
+    assert "--ntasks-per-node=2" in err
+
+
+def test_sigusr1_under_slurm_without_scontrol_says_so(tmp_path):
+    env = _env(PATH=str(Path(sys.executable).parent) + ":/usr/bin:/bin", SLURM_NTASKS="1", SLURM_JOB_ID="4242",
+               SLURM_JOB_NAME="dcgan", SLURM_NODELIST="localhost", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NODEID="0")
+    done = _fit_with_signal(tmp_path, "SIGUSR1", 3, env=env)
+    assert "Traceback" not in done.stderr and "FileNotFoundError" not in done.stderr, done.stderr[-3000:]
+    assert "scontrol requeue 4242 failed" in done.stderr and "scontrol is not on PATH" in done.stderr
+    assert _g_iter(tmp_path / "run/checkpoints/last.ckpt") == 3
+
+
+# ------------------------------------------------------------------------------------------ config files
+@pytest.mark.parametrize("text,words", [("", "is empty"), ("# only a comment\n", "is empty"), ("- a\n- b\n", "holds a YAML list")])
+def test_an_empty_config_file_is_named(text, words, tmp_path, capsys):
+    config = tmp_path / "exp.yaml"
+    config.write_text(text)
+    code, err = _main(capsys, "fit", "--config", str(config))
+    assert code == 2 and f"lit-gans: error: --config {config} {words}" in err and "Traceback" not in err

@@ -158,7 +158,10 @@ class RunCheckpoint(ModelCheckpointHooks):
         if trainer.is_global_zero:
             array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
             job = f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array_job else os.environ.get("SLURM_JOB_ID", "")
-            status = subprocess.call(["scontrol", "requeue", job]) if job else -1
+            try:
+                status: Any = subprocess.call(["scontrol", "requeue", job]) if job else "no SLURM_JOB_ID"
+            except OSError as err:  # no scontrol on PATH (a container without the SLURM tools)
+                status = f"{err.strerror}: scontrol is not on PATH; requeue the job yourself: scontrol requeue {job}"
             rank_zero_info(f"lit_gans: {self.requeue_signal}: saved {self.last_model_path}; "
                            + (f"requeued SLURM job {job}" if status == 0 else f"scontrol requeue {job} failed ({status})"))
         trainer.should_stop = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -279,3 +280,62 @@ def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, re
         if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(class_name(lg)):
             resumed = configure_wandb_logger(lg, stage, experiment, folder, model_name, resume_id) or resumed
     return resumed
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Each ``--config`` file must hold a mapping of options (jsonargparse says only "Unexpected config:" for an
+    empty one, and nothing that names the file)."""
+    import yaml
+
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        else:
+            continue
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue  # a missing file: jsonargparse names it
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue  # a syntax error: jsonargparse names the file and the line
+        if loaded is None:
+            raise ConfigError(f"--config {path} is empty (or holds only comments): give an experiment YAML with at "
+                              f"least model: and data: (e.g. --config experiments/dcgan_digits.yaml), or leave it out")
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--config {path} holds a YAML {type(loaded).__name__}, not a mapping of options "
+                              f"(model:, data:, trainer: ...): see experiments/dcgan_digits.yaml for the layout")
+
+
+#: Words of Lightning's messages that name a Trainer option in other terms.
+_OPTION_WORDS = {"Timer(duration=": "max_time", "gpu backend": "accelerator", "accelerator": "accelerator",
+                 "SLURM_NTASKS": "devices", "devices": "devices"}
+
+
+def trainer_option_error(error: BaseException) -> Optional[ConfigError]:
+    """Lightning's own check of a Trainer option (``MisconfigurationException``, or a ``ValueError`` that names a
+    Trainer option: ``max_epochs=-5``, ``accelerator=gpu`` without a GPU, ``val_check_interval`` past the epoch,
+    ``strategy=foo``, ``num_nodes=0`` ...) as a ``ConfigError`` naming the option (None: not such an error)."""
+    import inspect
+
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch import Trainer
+
+    if isinstance(error, ConfigError):
+        return None
+    message = " ".join(str(error).split())
+    if isinstance(error, RuntimeError) and "SLURM" in message:  # Lightning's checks of the job's srun variables
+        return ConfigError(f"the SLURM job's settings: Lightning refuses them: {message} (docs/cluster.md shows "
+                           f"a working sbatch script)")
+    if not isinstance(error, (MisconfigurationException, ValueError)):
+        return None
+    options = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    named = sorted((message.find(p), p) for p in options if re.search(rf"\b{p}\b", message))
+    option = named[0][1] if named else next((o for w, o in _OPTION_WORDS.items() if w in message), None)
+    if option is None and not isinstance(error, MisconfigurationException):
+        return None  # a ValueError about something else: a bug, kept with its traceback
+    where = f"--trainer.{option}" if option else "the Trainer options"
+    return ConfigError(f"{where}: Lightning refuses this setting: {message} (lit-gans fit --help lists the options)")
