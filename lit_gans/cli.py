@@ -219,7 +219,8 @@ class LitGansCLI(LightningCLIHooks):
 
         if isinstance(error, SIGTERMException) and error.code is None:
             error.code = 143  # SIGTERM outside fit (RunCheckpoint sets it in fit): 128 + 15, not success
-        return plan.trainer_option_error(error)
+        return (plan.checkpoint_mismatch_error(error, self.run_info.get("ckpt_path"))
+                or plan.trainer_option_error(error))
 
     def trainer_error(self, error: Exception) -> Exception:
         """Lightning's checks of the Trainer options (``max_epochs=-5``, ``accelerator=gpu`` without a GPU ...) as a

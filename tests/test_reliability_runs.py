@@ -220,3 +220,20 @@ def test_an_empty_config_file_is_named(text, words, tmp_path, capsys):
     config.write_text(text)
     code, err = _main(capsys, "fit", "--config", str(config))
     assert code == 2 and f"lit-gans: error: --config {config} {words}" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------ resuming another config
+@pytest.mark.parametrize("change,words", [
+    (["--model.init_args.optimizer_g=torch.optim.SGD", "--model.init_args.optimizer_g.init_args.lr=0.01"],
+     "optimizer 0 of the checkpoint is not a SGD (the config's): its settings lack ['dampening', 'momentum', 'nesterov']"),
+    (["--model.init_args.generator.init_args.ngf=16"], "does not fit the model the config builds: size mismatch for generator."),
+])
+def test_resuming_with_another_optimizer_or_width_names_what_differs(change, words, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *SHORT, "--trainer.logger=false"]
+    assert _main(capsys, *args)[0] == 0
+    before = (run / "checkpoints/last.ckpt").read_bytes()
+    code, err = _main(capsys, *args, "--trainer.max_epochs=2", "--ckpt_path=last", *change)
+    assert code == 2 and "Traceback" not in err and "KeyError" not in err, err[-2000:]
+    assert f"lit-gans: error: --ckpt_path {run / 'checkpoints/last.ckpt'}" in err and words in err
+    assert (run / "checkpoints/last.ckpt").read_bytes() == before

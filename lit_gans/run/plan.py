@@ -339,3 +339,18 @@ def trainer_option_error(error: BaseException) -> Optional[ConfigError]:
         return None  # a ValueError about something else: a bug, kept with its traceback
     where = f"--trainer.{option}" if option else "the Trainer options"
     return ConfigError(f"{where}: Lightning refuses this setting: {message} (lit-gans fit --help lists the options)")
+
+
+def checkpoint_mismatch_error(error: BaseException, ckpt_path: Optional[str]) -> Optional[ConfigError]:
+    """A checkpoint whose tensors do not fit the model the config builds (another width, another network:
+    torch's "Error(s) in loading state_dict" with a line per tensor) as a ``ConfigError`` naming the first few."""
+    message = str(error)
+    if not ckpt_path or not isinstance(error, RuntimeError) or "Error(s) in loading state_dict" not in message:
+        return None
+    details = [" ".join(line.split()) for line in message.splitlines()[1:] if line.strip()]
+    shown = "; ".join(d[:300] for d in details[:3]) + (f"; ... ({len(details) - 3} more)" if len(details) > 3 else "")
+    return ConfigError(
+        f"--ckpt_path {ckpt_path} does not fit the model the config builds: {shown}. Give the network options the "
+        f"checkpoint was trained with (the run folder's config.yaml holds them), or start a new run "
+        f"(--experiment <new name>)"
+    )
