@@ -237,3 +237,48 @@ def test_resuming_with_another_optimizer_or_width_names_what_differs(change, wor
     assert code == 2 and "Traceback" not in err and "KeyError" not in err, err[-2000:]
     assert f"lit-gans: error: --ckpt_path {run / 'checkpoints/last.ckpt'}" in err and words in err
     assert (run / "checkpoints/last.ckpt").read_bytes() == before
+
+
+# ------------------------------------------------------------------------------------------ full and read-only disks
+@pytest.fixture
+def mount(tmp_path):  # noqa: ANN201
+    """A small tmpfs mounted in tmp_path (a real full or read-only filesystem; needs the right to mount)."""
+    mounted = []
+
+    def make(name: str, options: str) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+        mounted.append(path)
+        return path
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(mount, tmp_path, capsys):
+    full = mount("full", "size=64k")
+    overlay = tmp_path / "ckpt.yaml"
+    overlay.write_text(f"trainer:\n  callbacks:\n    - class_path: lit_gans.callbacks.RunCheckpoint\n"
+                       f"      init_args: {{dirpath: {full}}}\n")
+    code, err = _main(capsys, "fit", "--config", DIGITS, "--config", str(overlay), f"--trainer.default_root_dir={tmp_path / 'run'}",
+                      *SHORT, "--trainer.logger=false")
+    assert code == 2 and "Traceback" not in err and "unexpected pos" not in err, err[-2000:]
+    assert f"lit-gans: error: could not write the checkpoint {full}/" in err and "(the disk is full or the write failed" in err
+    assert list(full.iterdir()) == []  # no partial file
+
+
+def test_read_only_run_and_output_folders_are_one_line(mount, tmp_path, capsys):
+    read_only = mount("ro", "ro,size=64k")
+    code, err = _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={read_only}", *SHORT)
+    assert code == 2 and "Traceback" not in err
+    assert f"lit-gans: error: cannot write into the run folder {read_only} (Read-only file system)" in err
+    run = tmp_path / "run"
+    assert _main(capsys, "fit", "--config", DIGITS, f"--trainer.default_root_dir={run}", *SHORT, "--trainer.logger=false")[0] == 0
+    code, err = _main(capsys, "predict", "--config", DIGITS, f"--trainer.default_root_dir={run}", *TINY, "--ckpt_path=last",
+                      f"--writer.output_dir={read_only / 'pred'}", "--data.init_args.predict_samples=3")
+    assert code == 2 and "Traceback" not in err
+    assert f"--writer.output_dir {read_only / 'pred'}: cannot write into it (Read-only file system)" in err

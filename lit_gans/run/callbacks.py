@@ -5,6 +5,7 @@ the prediction writer, and the resolved config of each run (RunConfigSaver). Fil
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -239,6 +240,13 @@ class PredictionWriter(BasePredictionWriter):
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--writer.output_dir {out} is a file, not a folder: give a folder path (it is created)")
+        try:  # a folder it cannot write into (read-only, no permission): said now, before any image is computed
+            out.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write_test", delete=True)
+            probe.close()
+        except OSError as err:
+            raise ConfigError(f"--writer.output_dir {out}: cannot write into it ({err.strerror}): give a folder you "
+                              f"can write to") from None
         existing = sorted(out.glob("*.png")) if out.is_dir() else []
         if existing and not self.overwrite:
             raise ConfigError(
