@@ -65,7 +65,8 @@ class RunCheckpoint(ModelCheckpointHooks):
       signal in a SLURM job) during fit: ``last.ckpt`` is saved at the end of the current step and the command
       exits with 128 + the signal's number (143, 130, 138, 140), so a script or scheduler sees a failure, not
       success. Lightning stops the loops at a step boundary on SIGTERM (``SIGTERMException``); SIGINT and
-      SIGUSR1/2 are routed through that same path. A second Ctrl+C interrupts at once. SIGCONT changes nothing.
+      SIGUSR1/2 are routed through that same path (when their handler is Python's default; one that the program
+      running fit installed is left to it). A second Ctrl+C interrupts at once. SIGCONT changes nothing.
 
     Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``).
 
@@ -175,6 +176,9 @@ class RunCheckpoint(ModelCheckpointHooks):
                 if self._slurm and name == self.requeue_signal:
                     continue  # the SLURM requeue (above)
                 signum = getattr(signal, name)
+                current = signal.getsignal(signum)
+                if current not in (signal.SIG_DFL, signal.default_int_handler):
+                    continue  # a handler the embedding program installed (or SIG_IGN) is left to it
                 self._stop_handlers[signum] = signal.signal(signum, self._route_to_sigterm)
 
     def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
