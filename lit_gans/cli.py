@@ -56,6 +56,7 @@ from lit_gans.errors import ConfigError, MissingFileError, UserError
 from lit_gans.run import plan
 from lit_gans.run._lightning import LightningCLIHooks
 from lit_gans.run.callbacks import PredictionWriter, RunConfigSaver, RunTracker, SampleGridLogger
+from lit_gans.run.checkpoint import checkpoint_summary
 from lit_gans.run.quiet import quiet_known_noise, quiet_wandb_logger
 from lit_gans.run.wandb import finish_wandb
 from lit_gans.utils.batches import BatchContract
@@ -175,6 +176,7 @@ class LitGansCLI(LightningCLIHooks):
         parser_kwargs.update(default_config_kwargs(run))
         self.run_info: dict[str, Any] = {}
         self._argv = list(argv)
+        plan.check_config_files(self._argv)
         super().__init__(
             model_class=L.LightningModule,
             datamodule_class=L.LightningDataModule,
@@ -212,11 +214,13 @@ class LitGansCLI(LightningCLIHooks):
         experiment = plan.name_experiment(config)
         folder = plan.choose_folder(config, experiment)
         ckpt_dir = plan.point_checkpoints(config, folder)
-        plan.restore_batch_limits(config, self._argv)
+        plan.drop_checkpoints_when_off(config)
+        batch_limits = plan.restore_batch_limits(config, self._argv)
         plan.find_unused_strategy(config)
         info: dict[str, Any] = {"experiment": experiment, "stage": stage, "folder": folder, "ckpt_dir": ckpt_dir,
-                                "ckpt_path": None}
+                                "ckpt_path": None, "batch_limits": batch_limits}
         if stage is not None:
+            plan.lock_run_folder(folder, stage, config.trainer.get("fast_dev_run"))
             info["ckpt_path"] = plan.start_checkpoint(config, stage, experiment, folder, ckpt_dir)
             ckpt_info = plan.check_checkpoint(config, info["ckpt_path"])
             if ckpt_info is not None:
@@ -257,6 +261,7 @@ class LitGansCLI(LightningCLIHooks):
     def prepare_trainer(self, config: dict[str, Any], callbacks: list) -> list:
         from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment, TorchElasticEnvironment
 
+        config.update(self.run_info.get("batch_limits") or {})  # the integers as written (plan.restore_batch_limits)
         plugins = config.get("plugins")
         plugins = list(plugins) if isinstance(plugins, (list, tuple)) else ([plugins] if plugins is not None else [])
         if (SLURMEnvironment.detect() and not TorchElasticEnvironment.detect()
@@ -271,6 +276,24 @@ class LitGansCLI(LightningCLIHooks):
             if not any(isinstance(cb, TestReport) for cb in list(config.get("callbacks") or []) + list(callbacks)):
                 extra.append(TestReport())  # the results table, files and page of every `lit-gans test`
         return list(callbacks) + extra
+
+    def on_run_error(self, error: BaseException) -> Optional[BaseException]:
+        """A subcommand that stops with an error (a ``UserError`` such as ``TrainingDiverged``, a bug, a signal)
+        still closes its W&B run, marked failed, so a later run in the same process writes its own. Lightning's
+        checks of Trainer options made when fit starts (``val_check_interval`` past the epoch) become a
+        ``ConfigError`` naming the option."""
+        finish_wandb(self.trainer, exit_code=1)
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(error, SIGTERMException) and error.code is None:
+            error.code = 143  # SIGTERM outside fit (RunCheckpoint sets it in fit): 128 + 15, not success
+        return (plan.checkpoint_mismatch_error(error, self.run_info.get("ckpt_path"))
+                or plan.trainer_option_error(error))
+
+    def trainer_error(self, error: Exception) -> Exception:
+        """Lightning's checks of the Trainer options (``max_epochs=-5``, ``accelerator=gpu`` without a GPU ...) as a
+        ``ConfigError`` naming the option."""
+        return plan.trainer_option_error(error) or error
 
     def after_validate(self) -> None:
         finish_wandb(self.trainer)
@@ -295,12 +318,7 @@ class LitGansCLI(LightningCLIHooks):
             if tracker.best is not None:
                 name, value, g_iter = tracker.best
                 lines.append(f"best {name} = {value:.4g} at g_iter {g_iter}")
-        ckpt = trainer.checkpoint_callback
-        if ckpt is not None:
-            path = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
-            if path:
-                lines.append(f"checkpoint: {Path(path).resolve()}")
-                lines.append(f"resume with: --ckpt_path last (experiment '{self.run_info.get('experiment')}')")
+        lines += checkpoint_summary(trainer, self.run_info.get("experiment"))
         for cb in trainer.callbacks:
             if isinstance(cb, SampleGridLogger):
                 lines += [f"samples: {p.resolve()}" for p in cb.last_paths]

@@ -22,6 +22,7 @@ ALLOWED = ROOT / "lit_gans/run/_lightning.py"
 SIGNATURES = {
     "_parse_ckpt_path": ["self"],
     "_instantiate_trainer": ["self", "config", "callbacks"],
+    "_run_subcommand": ["self", "subcommand"],
     "_save_checkpoint": ["self", "trainer", "filepath"],
     "_save_last_checkpoint": ["self", "trainer", "monitor_candidates"],
     "_monitor_candidates": ["self", "trainer"],

@@ -517,9 +517,10 @@ def test_checkpoint_of_main_80d8f7e_resumes(tmp_path):
     assert contents["run"]["id"] == "hhwkos0f"
     logged = [row["g_iter"] for row in contents["history"] if "g_iter" in row]
     assert logged and min(logged) > 3  # the continued run logs from where the checkpoint stopped
-    # the folder moved (the fixture was written elsewhere), so Lightning versions the new last checkpoint: last-v1.ckpt
+    # the fixture was written in another folder: the resume still writes into this folder's own last.ckpt
+    # (RunCheckpoint.load_state_dict; Lightning alone wrote last-v1.ckpt beside it)
     newest = find_resume_checkpoint(run, run / "checkpoints")
-    assert newest == run / "checkpoints/last-v1.ckpt"
+    assert newest == run / "checkpoints/last.ckpt" and not list(run.glob("checkpoints/last-v*.ckpt"))
     new = torch.load(newest, weights_only=True)
     assert new["epoch"] == 1 and new["lit_gans"]["g_iter"] == 6
     assert read_checkpoint_info(newest)["wandb_run_id"] == "hhwkos0f"

@@ -63,7 +63,8 @@ def complete_records(path: str | Path, timeout: float = 60.0) -> list[Any]:
 def run_contents(path: str | Path, timeout: float = 60.0) -> dict[str, Any]:
     """History rows, final summary, config, metric definitions and run id of one offline run file, read once it
     is finished (``timeout`` 0 for a run that was killed and never will be)."""
-    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "metrics": {}, "run": None, "artifacts": []}
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "metrics": {}, "run": None, "artifacts": [],
+                           "exit_code": None}
     for r in complete_records(path, timeout):
         kind = r.WhichOneof("record_type")
         if kind == "history":
@@ -77,6 +78,8 @@ def run_contents(path: str | Path, timeout: float = 60.0) -> dict[str, Any]:
         elif kind == "artifact":
             out["artifacts"].append({"type": r.artifact.type, "name": r.artifact.name,
                                      "files": [m.path for m in r.artifact.manifest.contents]})
+        elif kind == "exit":
+            out["exit_code"] = r.exit.exit_code  # 0: finished, else failed
         elif kind == "run":
             out["run"] = {"id": r.run.run_id, "group": r.run.run_group, "job_type": r.run.job_type,
                           "name": r.run.display_name, "tags": list(r.run.tags)}

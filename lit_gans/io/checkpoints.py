@@ -259,12 +259,29 @@ def write_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Non
     try:
         with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
             torch.save(checkpoint, f)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and not _torch_write_failure(err):
+            raise
+        import shutil
+
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on its disk"
+        except OSError:
+            free = "its disk could not be queried"
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else (
+            "the disk is full or the write failed" if isinstance(err, RuntimeError) else str(err))
         raise CheckpointWriteError(
-            f"could not write the checkpoint {path} ({err.strerror or err}); the previous file, if any, is "
+            f"could not write the checkpoint {path} ({reason}; {free}); the previous file, if any, is "
             "intact. Free space or choose another folder (--trainer.default_root_dir), then resume with "
             "--ckpt_path last"
         ) from err
+
+
+def _torch_write_failure(err: RuntimeError) -> bool:
+    """torch.save's own report of a failed write (a full disk: "[enforce fail at inline_container.cc] . unexpected
+    pos N vs M", or "PytorchStreamWriter failed writing file")."""
+    text = str(err)
+    return "unexpected pos" in text or "PytorchStreamWriter" in text or "file write failed" in text
 
 
 __all__ = [

@@ -32,8 +32,10 @@ PRIVATE: tuple[tuple[str, str, str, str], ...] = (
      "drop_wandb_init_arg(): drop the anonymous=None Lightning always passes (W&B warns it has no effect)"),
     ("lightning.pytorch.cli.LightningCLI", "_parse_ckpt_path", "method",
      "LightningCLIHooks: replaced by resolve_run() (Lightning's lets a checkpoint's hparams replace the YAML's model)"),
+    ("lightning.pytorch.cli.LightningCLI", "_run_subcommand", "method",
+     "LightningCLIHooks.on_run_error(): close the W&B run as failed, set the exit status, word Lightning's option errors"),
     ("lightning.pytorch.cli.LightningCLI", "_instantiate_trainer", "method",
-     "LightningCLIHooks: prepare_trainer() adds the run's callbacks and the SLURM plugin"),
+     "LightningCLIHooks: prepare_trainer() adds the run's callbacks and the SLURM plugin; trainer_error() words errors"),
     ("lightning.pytorch.callbacks.ModelCheckpoint", "_save_checkpoint", "method",
      "ModelCheckpointHooks: may_write()/after_write() around every write (RunCheckpoint's finite check)"),
     ("lightning.pytorch.callbacks.ModelCheckpoint", "_save_last_checkpoint", "method",
@@ -66,10 +68,11 @@ def ddp_kwargs(strategy: Any) -> dict[str, Any]:
     return dict(getattr(strategy, "_ddp_kwargs", {}) or {})
 
 
-def finish_wandb_run(logger: Any) -> None:
-    """Finish ``logger``'s W&B run if it started one, and forget it (a later ``experiment`` starts a new run)."""
+def finish_wandb_run(logger: Any, exit_code: int = 0) -> None:
+    """Finish ``logger``'s W&B run if it started one (``exit_code`` != 0: marked failed), and forget it (a later
+    ``experiment`` starts a new run)."""
     if getattr(logger, "_experiment", None) is not None:
-        logger.experiment.finish()
+        logger.experiment.finish(exit_code=exit_code)
         logger._experiment = None
 
 
@@ -92,11 +95,35 @@ class LightningCLIHooks(LightningCLI):
         """The Trainer's init arguments (``config``, may be edited) and the callbacks to build it with."""
         return callbacks
 
+    def on_run_error(self, error: BaseException) -> Optional[BaseException]:
+        """Called when the subcommand (``trainer.fit`` and its before/after hooks) raises anything, ``SystemExit``
+        included; the error returned (None: ``error`` itself) propagates after it."""
+        return None
+
+    def trainer_error(self, error: Exception) -> Exception:
+        """The error to raise when building the Trainer raised ``error`` (default: ``error`` itself)."""
+        return error
+
     def _parse_ckpt_path(self) -> None:
         self.resolve_run()
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException as error:
+            replacement = self.on_run_error(error)
+            if replacement is not None and replacement is not error:
+                raise replacement from error
+            raise
+
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
-        return super()._instantiate_trainer(config, self.prepare_trainer(config, list(callbacks)))
+        try:
+            return super()._instantiate_trainer(config, self.prepare_trainer(config, list(callbacks)))
+        except Exception as error:
+            replacement = self.trainer_error(error)
+            if replacement is error:
+                raise
+            raise replacement from error
 
 
 # ---------------------------------------------------------------------------------------------- ModelCheckpoint

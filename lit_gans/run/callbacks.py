@@ -5,6 +5,7 @@ the prediction writer, and the resolved config of each run (RunConfigSaver). Fil
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -118,7 +119,34 @@ class RunTracker(Callback):
         self._shown: Optional[tuple[str, float]] = None  # the latest main metric, for the progress bar
         self._show_now = False
 
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # the option names of each optimizer the checkpoint holds, checked against the config's in on_fit_start
+        self._saved_groups = [sorted({k for g in state.get("param_groups") or [] for k in g if k != "params"})
+                              for state in checkpoint.get("optimizer_states") or []]
+
+    def _check_optimizers(self, trainer: L.Trainer) -> None:
+        """A resumed fit whose config builds other optimizers than the checkpoint's (Adam -> SGD: ``KeyError:
+        'momentum'`` at the first step) is refused before anything is loaded, naming both."""
+        saved, self._saved_groups = getattr(self, "_saved_groups", None), None
+        if not saved:
+            return
+        ckpt_path = trainer.ckpt_path
+        optimizers = list(trainer.optimizers)
+        if len(saved) != len(optimizers):
+            raise ConfigError(f"--ckpt_path {ckpt_path} holds the state of {len(saved)} optimizer(s), but the config "
+                              f"builds {len(optimizers)}: resume with the config the checkpoint was trained with")
+        for i, (names, optimizer) in enumerate(zip(saved, optimizers)):
+            own = sorted({k for g in optimizer.param_groups for k in g if k != "params"})
+            missing, extra = sorted(set(own) - set(names)), sorted(set(names) - set(own))
+            if missing:
+                raise ConfigError(
+                    f"--ckpt_path {ckpt_path}: optimizer {i} of the checkpoint is not a {type(optimizer).__name__} "
+                    f"(the config's): its settings lack {missing} and have {extra}. Resume with the optimizer the "
+                    f"checkpoint was trained with (--model.init_args.optimizer_g / optimizer_d, as in the run folder's "
+                    f"config.yaml), or start a new run (--experiment <new name>) that loads only the weights")
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check_optimizers(trainer)
         self.wandb_run_id = wandb_run_id(trainer)
         if not trainer.is_global_zero:
             return
@@ -212,6 +240,13 @@ class PredictionWriter(BasePredictionWriter):
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--writer.output_dir {out} is a file, not a folder: give a folder path (it is created)")
+        try:  # a folder it cannot write into (read-only, no permission): said now, before any image is computed
+            out.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write_test", delete=True)
+            probe.close()
+        except OSError as err:
+            raise ConfigError(f"--writer.output_dir {out}: cannot write into it ({err.strerror}): give a folder you "
+                              f"can write to") from None
         existing = sorted(out.glob("*.png")) if out.is_dir() else []
         if existing and not self.overwrite:
             raise ConfigError(

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_gans.errors import ConfigError
 from lit_gans.io.checkpoints import CheckpointWriteError, write_checkpoint
@@ -19,7 +23,7 @@ from lit_gans.run._lightning import ModelCheckpointHooks
 from lit_gans.run.callbacks import generator_iteration
 from lit_gans.run.layout import checkpoint_dir, run_dir
 
-__all__ = ["AtomicCheckpointIO", "CheckpointWriteError", "RunCheckpoint"]
+__all__ = ["AtomicCheckpointIO", "CheckpointWriteError", "RunCheckpoint", "checkpoint_summary"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -56,6 +60,13 @@ class RunCheckpoint(ModelCheckpointHooks):
       the requeued job (same command, no ``--ckpt_path``) resumes from it exactly, into the same W&B run.
       Lightning's own handler (which saves inside the signal handler, possibly in the middle of a G/D step) is
       switched off by ``lit-gans`` (``SLURMEnvironment(auto_requeue=False)``).
+    * SIGTERM (what schedulers send to end a job: SLURM's ``scancel``, a preemption or the time limit send SIGCONT
+      then SIGTERM), SIGINT (Ctrl+C), and SIGUSR1/SIGUSR2 (schedulers' warning signals; SIGUSR1 is the requeue
+      signal in a SLURM job) during fit: ``last.ckpt`` is saved at the end of the current step and the command
+      exits with 128 + the signal's number (143, 130, 138, 140), so a script or scheduler sees a failure, not
+      success. Lightning stops the loops at a step boundary on SIGTERM (``SIGTERMException``); SIGINT and
+      SIGUSR1/2 are routed through that same path (when their handler is Python's default; one that the program
+      running fit installed is left to it). A second Ctrl+C interrupts at once. SIGCONT changes nothing.
 
     Other arguments are ``ModelCheckpoint``'s (``dirpath`` defaults to ``<run dir>/checkpoints``). With its default
     ``save_top_k=1`` and no ``monitor``, the folder also holds ``epoch=E-step=S.ckpt``: the checkpoint of the newest
@@ -90,7 +101,10 @@ class RunCheckpoint(ModelCheckpointHooks):
         self._slurm = False
         self._signalled = False
         self._frozen = False
+        self.refused = False  # a save was refused (non-finite weights): the summary says so
+        self.stop_signal: Optional[str] = None  # the signal that stopped fit (SIGTERM unless another was routed)
         self._previous_handler: Any = None
+        self._stop_handlers: dict[int, Any] = {}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.dirpath is None:
@@ -105,7 +119,36 @@ class RunCheckpoint(ModelCheckpointHooks):
             self._slurm = True
             self._previous_handler = signal.signal(getattr(signal, self.requeue_signal), self._on_requeue_signal)
 
+    def _route_to_sigterm(self, signum: int, frame: Any) -> None:
+        """SIGINT / SIGUSR1 / SIGUSR2 during fit: what SIGTERM does (Lightning's handler, installed for fit: stop at
+        the end of the step); the signal's own previous handler comes back, so a second Ctrl+C interrupts at once."""
+        self.stop_signal = signal.Signals(signum).name
+        signal.signal(signum, self._stop_handlers.pop(signum, signal.SIG_DFL))
+        handler = signal.getsignal(signal.SIGTERM)
+        if callable(handler):
+            handler(signum, frame)
+
+    def _restore_stop_handlers(self) -> None:
+        for signum, handler in self._stop_handlers.items():
+            signal.signal(signum, handler)
+        self._stop_handlers = {}
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore_stop_handlers()
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
+            return
+        name = self.stop_signal or "SIGTERM"
+        if not self._frozen and not self.skip_saving(trainer):
+            self.save_last_now(trainer)
+        exception.code = 128 + int(signal.Signals[name])
+        if trainer.is_global_zero:
+            saved = self.last_model_path if self.last_model_path and os.path.isfile(self.last_model_path) else None
+            print(f"lit_gans: {name}: stopped at generator iteration {generator_iteration(trainer, pl_module)} "
+                  + (f"and saved {saved}; resume with --ckpt_path last" if saved else "(no checkpoint written)")
+                  + f"; exit status {exception.code}", file=sys.stderr)
+
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore_stop_handlers()
         if self._slurm and self._previous_handler is not None:
             signal.signal(getattr(signal, self.requeue_signal), self._previous_handler)
             self._previous_handler = None
@@ -119,7 +162,10 @@ class RunCheckpoint(ModelCheckpointHooks):
         if trainer.is_global_zero:
             array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
             job = f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array_job else os.environ.get("SLURM_JOB_ID", "")
-            status = subprocess.call(["scontrol", "requeue", job]) if job else -1
+            try:
+                status: Any = subprocess.call(["scontrol", "requeue", job]) if job else "no SLURM_JOB_ID"
+            except OSError as err:  # no scontrol on PATH (a container without the SLURM tools)
+                status = f"{err.strerror}: scontrol is not on PATH; requeue the job yourself: scontrol requeue {job}"
             rank_zero_info(f"lit_gans: {self.requeue_signal}: saved {self.last_model_path}; "
                            + (f"requeued SLURM job {job}" if status == 0 else f"scontrol requeue {job} failed ({status})"))
         trainer.should_stop = True
@@ -127,6 +173,16 @@ class RunCheckpoint(ModelCheckpointHooks):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._timer_start = time.monotonic()
+        # after Lightning installed its SIGTERM handler (Trainer._run: setup, then signal handlers, then the loops)
+        if threading.current_thread() is threading.main_thread():
+            for name in ("SIGINT", "SIGUSR1", "SIGUSR2"):
+                if self._slurm and name == self.requeue_signal:
+                    continue  # the SLURM requeue (above)
+                signum = getattr(signal, name)
+                current = signal.getsignal(signum)
+                if current not in (signal.SIG_DFL, signal.default_int_handler):
+                    continue  # a handler the embedding program installed (or SIG_IGN) is left to it
+                self._stop_handlers[signum] = signal.signal(signum, self._route_to_sigterm)
 
     def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
         g_iter = generator_iteration(trainer, pl_module)
@@ -155,10 +211,27 @@ class RunCheckpoint(ModelCheckpointHooks):
         if not self.skip_saving(trainer) and self.last_saved_step() != trainer.global_step:
             self.save_last_now(trainer)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A run folder copied or moved to another path resumes into its own files: the paths the checkpoint holds
+        (absolute, under the old folder) are read as the same names in this callback's folder. Lightning would
+        drop them, then see ``last.ckpt`` as another run's file and write ``last-v1.ckpt`` beside it."""
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.realpath(old) != os.path.realpath(self.dirpath):
+            def moved(path: Any) -> Any:
+                if isinstance(path, str) and path and os.path.dirname(path) == old:
+                    return os.path.join(self.dirpath, os.path.basename(path))
+                return path
+
+            state_dict = {k: moved(v) for k, v in state_dict.items()}
+            state_dict["best_k_models"] = {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}
+            state_dict["dirpath"] = self.dirpath
+        super().load_state_dict(state_dict)
+
     def may_write(self, trainer: L.Trainer, filepath: str) -> bool:
         if self._frozen:
             return False
         if not _finite_model(trainer.lightning_module):
+            self.refused = True
             rank_zero_warn(
                 f"lit_gans: not writing {filepath}: the model has non-finite weights (NaN/inf); "
                 f"the last good checkpoint is {self.last_model_path or 'none'}"
@@ -169,3 +242,19 @@ class RunCheckpoint(ModelCheckpointHooks):
     def after_write(self, trainer: L.Trainer, filepath: str) -> None:
         self._timer_start = time.monotonic()
         self._last_g_iter_saved = generator_iteration(trainer, trainer.lightning_module)
+
+
+def checkpoint_summary(trainer: L.Trainer, experiment: Optional[str]) -> list[str]:
+    """The end-of-fit lines about the run's checkpoint: its path and how to resume, only when the file is there
+    (a run with checkpointing off, or whose every save was refused as non-finite, names none and offers no resume)."""
+    ckpt = trainer.checkpoint_callback
+    path = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")) if ckpt is not None else ""
+    if not path or not os.path.isfile(path):
+        if ckpt is None:
+            return ["no checkpoint written (checkpointing is off: --trainer.enable_checkpointing=false)"]
+        return ["no checkpoint written: nothing to resume from"]
+    lines = [f"checkpoint: {Path(path).resolve()}"]
+    if getattr(ckpt, "refused", False):
+        lines[0] += " (the last good one: later saves were refused, the model's weights were not finite)"
+    lines.append(f"resume with: --ckpt_path last (experiment '{experiment}')")
+    return lines

@@ -4,8 +4,10 @@ them in order on the subcommand's parsed config):
 1. :func:`name_experiment`       ``--experiment``, default the first ``--config`` file's name
 2. :func:`choose_folder`         ``runs/<experiment>`` or ``--trainer.default_root_dir``; fast_dev_run: a temp folder
 3. :func:`point_checkpoints`     every ModelCheckpoint writes into ``<folder>/checkpoints`` unless told otherwise
+   :func:`drop_checkpoints_when_off`  ``--trainer.enable_checkpointing=false``: no checkpoint callback
 4. :func:`restore_batch_limits`  ``limit_*_batches=1`` means one batch, as written
 5. :func:`find_unused_strategy`  ``ddp`` -> ``ddp_find_unused_parameters_true``
+   :func:`lock_run_folder`  one ``fit`` per run folder at a time (a flock the system releases with the process)
 6. :func:`start_checkpoint`      ``last``, the SLURM requeue, a fresh fit into a used folder, predict untrained
 7. :func:`check_checkpoint`      the checkpoint's model class against the config's, its W&B run id
 8. :func:`configure_loggers`     the W&B run (``predict`` opens none)
@@ -14,6 +16,8 @@ them in order on the subcommand's parsed config):
 from __future__ import annotations
 
 import atexit
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -108,12 +112,32 @@ def point_checkpoints(config: Any, folder: Path) -> Path:
     return ckpt_dir if ckpt_dir is not None else checkpoint_dir(folder)
 
 
-def restore_batch_limits(config: Any, argv: list[str]) -> None:
+def drop_checkpoints_when_off(config: Any) -> bool:
+    """``--trainer.enable_checkpointing=false`` turns checkpointing off: the shared defaults' ``RunCheckpoint``
+    (and any other ModelCheckpoint of the callbacks list) is left out (Lightning refuses the two together).
+    Returns whether checkpointing is off."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    trainer_cfg = config.trainer
+    if trainer_cfg.get("enable_checkpointing") is not False:
+        return False
+    callbacks = trainer_cfg.get("callbacks")
+    if callbacks:
+        trainer_cfg.callbacks = [cb for cb in callbacks if not is_subclass(class_name(cb), ModelCheckpoint)]
+    return True
+
+
+def restore_batch_limits(config: Any, argv: list[str]) -> dict[str, int]:
     """``--trainer.limit_train_batches=1`` means one batch (Lightning: an int is a number of batches, a float
     a fraction), but the parser turns ``Union[int, float]`` values into floats (1 -> 1.0, all batches). Read
-    the value as written (command line, else the YAML files) and give an integer back its type."""
+    the value as written (command line, else the YAML files) and give an integer back its type.
+
+    Returns the integers restored: jsonargparse turns ``1`` (only 1: the int equal to the float 1.0) into ``1.0``
+    once more when it instantiates the Trainer's arguments, so the CLI sets them again on the Trainer's own
+    arguments (``LitGansCLI.prepare_trainer``)."""
     import yaml
 
+    restored: dict[str, int] = {}
     for key in BATCH_LIMITS:
         value = config.trainer.get(key)
         if not isinstance(value, float) or not value.is_integer():
@@ -133,7 +157,8 @@ def restore_batch_limits(config: Any, argv: list[str]) -> None:
                 if key in (loaded.get("trainer") or {}):
                     raw = loaded["trainer"][key]
         if isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit()):
-            config.trainer[key] = int(value)
+            config.trainer[key] = restored[key] = int(value)
+    return restored
 
 
 def find_unused_strategy(config: Any) -> None:
@@ -192,6 +217,56 @@ def check_checkpoint(config: Any, ckpt_path: Optional[str]) -> Optional[dict[str
     return info
 
 
+#: The lock files this process holds ((device, inode) -> open file: the same file after the folder was moved): a fit,
+#: and a later fit of the same folder in this process, hold it until the process ends; the system drops it then,
+#: however the process ended.
+_LOCKS: dict[tuple[int, int], Any] = {}
+LOCK_NAME = ".lit_gans.lock"
+
+
+def lock_run_folder(folder: Path, stage: str, fast_dev_run: Any = False) -> None:
+    """One ``fit`` per run folder at a time: an exclusive ``fcntl.flock`` on ``<folder>/.lit_gans.lock`` (holding
+    the pid), taken by rank 0 (other ranks of a DDP job share the run). A second ``fit`` of the folder is refused,
+    naming the folder and the other process; a killed run leaves no stale lock (the system releases a flock with
+    the process). Other subcommands only read the run and take no lock."""
+    if stage != "fit" or fast_dev_run:
+        return
+    if any(os.environ.get(var, "0") != "0" for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK")):
+        return
+    import fcntl
+
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise ConfigError(f"the run folder {folder} is a file, not a folder: move the file away, or give the run "
+                          f"another folder with --experiment <name> or --trainer.default_root_dir <folder>")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(folder) / LOCK_NAME, "a+")
+    except OSError as err:
+        raise ConfigError(f"cannot write into the run folder {folder} ({err.strerror}): make it writable, or give "
+                          f"the run another folder with --trainer.default_root_dir <folder>") from None
+    stat = os.fstat(handle.fileno())
+    key = (stat.st_dev, stat.st_ino)
+    if key in _LOCKS:  # this process holds it already
+        handle.close()
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        other = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(
+            f"{folder} is in use by another `lit-gans fit` (pid {other}): two runs would write the same "
+            f"checkpoints. Wait for it to end (or stop it), or start this one as another experiment with "
+            f"--experiment <new name>"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _LOCKS[key] = handle
+
+
 def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, resume_id: Optional[str]) -> Optional[str]:
     """W&B: one run per experiment run; ``predict`` opens none. Returns the W&B run id resumed, if any."""
     trainer_cfg = config.trainer
@@ -207,3 +282,77 @@ def configure_loggers(config: Any, stage: str, experiment: str, folder: Path, re
         if not isinstance(lg, bool) and lg is not None and "WandbLogger" in str(class_name(lg)):
             resumed = configure_wandb_logger(lg, stage, experiment, folder, model_name, resume_id) or resumed
     return resumed
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Each ``--config`` file must hold a mapping of options (jsonargparse says only "Unexpected config:" for an
+    empty one, and nothing that names the file)."""
+    import yaml
+
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        else:
+            continue
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue  # a missing file: jsonargparse names it
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue  # a syntax error: jsonargparse names the file and the line
+        if loaded is None:
+            raise ConfigError(f"--config {path} is empty (or holds only comments): give an experiment YAML with at "
+                              f"least model: and data: (e.g. --config experiments/dcgan_digits.yaml), or leave it out")
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--config {path} holds a YAML {type(loaded).__name__}, not a mapping of options "
+                              f"(model:, data:, trainer: ...): see experiments/dcgan_digits.yaml for the layout")
+
+
+#: Words of Lightning's messages that name a Trainer option in other terms.
+_OPTION_WORDS = {"Timer(duration=": "max_time", "gpu backend": "accelerator", "accelerator": "accelerator",
+                 "SLURM_NTASKS": "devices", "devices": "devices"}
+
+
+def trainer_option_error(error: BaseException) -> Optional[ConfigError]:
+    """Lightning's own check of a Trainer option (``MisconfigurationException``, or a ``ValueError`` that names a
+    Trainer option: ``max_epochs=-5``, ``accelerator=gpu`` without a GPU, ``val_check_interval`` past the epoch,
+    ``strategy=foo``, ``num_nodes=0`` ...) as a ``ConfigError`` naming the option (None: not such an error)."""
+    import inspect
+
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch import Trainer
+
+    if isinstance(error, ConfigError):
+        return None
+    message = " ".join(str(error).split())
+    if isinstance(error, RuntimeError) and "SLURM" in message:  # Lightning's checks of the job's srun variables
+        return ConfigError(f"the SLURM job's settings: Lightning refuses them: {message} (docs/cluster.md shows "
+                           f"a working sbatch script)")
+    if not isinstance(error, (MisconfigurationException, ValueError)):
+        return None
+    options = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    named = sorted((message.find(p), p) for p in options if re.search(rf"\b{p}\b", message))
+    option = named[0][1] if named else next((o for w, o in _OPTION_WORDS.items() if w in message), None)
+    if option is None and not isinstance(error, MisconfigurationException):
+        return None  # a ValueError about something else: a bug, kept with its traceback
+    where = f"--trainer.{option}" if option else "the Trainer options"
+    return ConfigError(f"{where}: Lightning refuses this setting: {message} (lit-gans fit --help lists the options)")
+
+
+def checkpoint_mismatch_error(error: BaseException, ckpt_path: Optional[str]) -> Optional[ConfigError]:
+    """A checkpoint whose tensors do not fit the model the config builds (another width, another network:
+    torch's "Error(s) in loading state_dict" with a line per tensor) as a ``ConfigError`` naming the first few."""
+    message = str(error)
+    if not ckpt_path or not isinstance(error, RuntimeError) or "Error(s) in loading state_dict" not in message:
+        return None
+    details = [" ".join(line.split()) for line in message.splitlines()[1:] if line.strip()]
+    shown = "; ".join(d[:300] for d in details[:3]) + (f"; ... ({len(details) - 3} more)" if len(details) > 3 else "")
+    return ConfigError(
+        f"--ckpt_path {ckpt_path} does not fit the model the config builds: {shown}. Give the network options the "
+        f"checkpoint was trained with (the run folder's config.yaml holds them), or start a new run "
+        f"(--experiment <new name>)"
+    )

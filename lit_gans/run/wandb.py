@@ -88,7 +88,8 @@ def wandb_run_id(trainer: Any) -> Optional[str]:
     return None
 
 
-def finish_wandb(trainer: Any) -> None:
-    """One subcommand = one W&B run: close it so a later run in the same process starts its own."""
+def finish_wandb(trainer: Any, exit_code: int = 0) -> None:
+    """One subcommand = one W&B run: close it so a later run in the same process starts its own (also when the
+    subcommand failed: ``exit_code`` != 0 marks the run failed)."""
     for logger in wandb_loggers(trainer):
-        finish_wandb_run(logger)
+        finish_wandb_run(logger, exit_code)
