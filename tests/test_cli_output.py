@@ -96,6 +96,7 @@ def test_quick_start_sequence_prints_no_noise(tmp_path):
     assert len(list((tmp_path / "out").glob("*.png"))) > 0
 
 
+@pytest.mark.slow  # 29 s on 2 idle cores
 def test_fast_dev_run_names_no_file_of_the_folder_it_removes(tmp_path):
     env = _env(tmp_path)
     del env["WANDB_MODE"]  # no key, no mode: a real run would print the offline notice and `wandb sync`

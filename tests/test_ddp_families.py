@@ -143,6 +143,7 @@ _PAIRED_TINY = [
 ]
 
 
+@pytest.mark.slow  # 18-66 s; the family also runs under 2-process DDP in its own CLI tests (default run)
 def test_ddp_pix2pix(tmp_path, monkeypatch):
     # validation: 1 held-out photo x 5 fixed crops = 5 items, batches of 2: rank 0 runs 2 batches, rank 1 one.
     # inference_mode=eval: the paper's test mode (dropout on, statistics of the test batch) depends on how the
@@ -170,6 +171,7 @@ _CYCLEGAN_TINY = [
 ]
 
 
+@pytest.mark.slow  # 18-66 s; the family also runs under 2-process DDP in its own CLI tests (default run)
 def test_ddp_cyclegan(tmp_path, monkeypatch):
     # validation: testA/testB of 3 images each; the YAML's image pools (50) on, per rank
     root = unpaired_root(tmp_path / "data")
@@ -193,6 +195,7 @@ def test_ddp_enlightengan(tmp_path, monkeypatch):
     ], predict_count=3)
 
 
+@pytest.mark.slow  # 18-66 s; the family also runs under 2-process DDP in its own CLI tests (default run)
 def test_ddp_context_encoder(tmp_path, monkeypatch):
     # validation: 3 photos x 1 crop, centre hole (val/rec and the hole metrics)
     val = photo_folder(tmp_path / "val")
@@ -221,6 +224,7 @@ def test_ddp_srgan(tmp_path, monkeypatch):
     ], predict_count=3)
 
 
+@pytest.mark.slow  # 18-66 s; the family also runs under 2-process DDP in its own CLI tests (default run)
 def test_ddp_esrgan(tmp_path, monkeypatch):
     val, lr = photo_folder(tmp_path / "val", size=(80, 64)), photo_folder(tmp_path / "lr", size=(16, 12))
     check_family("esrgan_embedded.yaml", tmp_path, monkeypatch, _SR_TINY + [
@@ -229,6 +233,7 @@ def test_ddp_esrgan(tmp_path, monkeypatch):
     ], predict_count=3, expect_ema=True)
 
 
+@pytest.mark.slow  # 18-66 s; the family also runs under 2-process DDP in its own CLI tests (default run)
 def test_ddp_progan_across_a_fade(tmp_path, monkeypatch):
     """4 px stable for 16 images, the 8 px fade-in over the next 16, 8 px stable: 6 steps of 2 ranks x 4 images."""
     res = check_family("progan_digits.yaml", tmp_path, monkeypatch, [

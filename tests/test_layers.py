@@ -24,6 +24,8 @@ LAYERS: dict[str, int] = {
     "lit_gans": 1,  # the package __init__ (version, thread environment): imports nothing of the project above 1
     "lit_gans.errors": 1,
     "lit_gans.utils": 1,
+    "lit_gans.threads": 1,  # standard library only, run before torch loads
+    "lit_gans.smoke": 1,  # standard library only (LIT_GANS_SMOKE budgets)
     "lit_gans.networks": 2,
     "lit_gans.losses": 2,
     "lit_gans.io": 3,

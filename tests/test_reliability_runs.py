@@ -97,8 +97,8 @@ def _fit_with_signal(tmp_path: Path, sig: str, at: int, env: dict[str, str] | No
                 *SHORT, "--trainer.logger=false", env=env)
 
 
-@pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGUSR2", 140), ("SIGUSR1", 138),
-                                      ("SIGCONT", 0)])
+@pytest.mark.parametrize("sig,code", [("SIGTERM", 143)] + [  # the others 9-11 s each: `pytest -m slow`
+    pytest.param(s, c, marks=pytest.mark.slow) for s, c in (("SIGINT", 130), ("SIGUSR2", 140), ("SIGUSR1", 138), ("SIGCONT", 0))])
 def test_a_signal_during_fit_saves_the_step_and_exits_non_zero(sig, code, tmp_path):
     """What schedulers send: SIGTERM (SLURM's scancel / preemption / time limit, after SIGCONT), SIGINT (Ctrl+C),
     SIGUSR1/SIGUSR2 (warning signals; SIGUSR1 in a SLURM job is the requeue: tests/test_runs.py): last.ckpt holds

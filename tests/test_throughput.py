@@ -7,6 +7,8 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -17,6 +19,7 @@ def cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
+@pytest.mark.slow  # 65 s on 2 idle cores: `pytest -m slow tests/test_throughput.py`
 def test_quick_table(tmp_path: Path) -> None:
     out = tmp_path / "table.md"
     assert T.main(["--quick", "--out", str(out)]) == 0

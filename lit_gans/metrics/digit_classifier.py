@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gans.utils.images import to_unit_range
-from lit_gans.io.checkpoints import save_atomic
+from lit_gans.io.checkpoints import read, save_atomic
 
 IMAGE_SIZE = 32  # the classifier's working resolution (the DCGAN digits/MNIST variant is 32x32; 28x28 is resized)
 NUM_CLASSES = 10
@@ -307,7 +307,7 @@ def load_digit_classifier(
                 print(f"[digit_classifier] '{path}' is missing: training it now ({command})", file=sys.stderr)
                 train_digit_classifier(dataset=dataset, root=root, out=path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read(path)  # the project's one read policy (weights_only=True)
         meta, state_dict = checkpoint["meta"], checkpoint["state_dict"]
     except Exception as err:
         raise RuntimeError(f"cannot read digit classifier checkpoint '{path}' ({err}); retrain it with:\n  {command}") from err

@@ -66,20 +66,6 @@ StepLogs = dict[str, Tensor]
 WEIGHTS = "weights"  # the divergence flag of the module's parameters and buffers (``GANModule._flag_weights``)
 
 
-def datamodule_sample_batch(module: L.LightningModule) -> Optional[dict[str, Tensor]]:
-    """The attached datamodule's fixed ``sample_batch()`` for sample grids, or None (no trainer, no datamodule,
-    no such method, or it failed: samples are a convenience, so a failure is reported and never stops training)."""
-    trainer = attached_trainer(module)
-    dm = getattr(trainer, "datamodule", None) if trainer is not None else None
-    if dm is None or not hasattr(dm, "sample_batch"):
-        return None
-    try:
-        return dm.sample_batch()
-    except Exception as err:
-        rank_zero_info(f"lit_gans: no sample grid ({type(err).__name__}: {err})")
-        return None
-
-
 class TrainingDiverged(UserError, RuntimeError):
     """A loss went non-finite (or past ``divergence_threshold``): training stopped before saving a broken model."""
 
