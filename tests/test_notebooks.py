@@ -7,6 +7,11 @@ resolves to it, and ``PYTHONPATH`` puts this checkout first so the kernel import
 
     python -m tests.test_notebooks --write                  # all of them
     python -m tests.test_notebooks --write 00_quickstart    # one
+
+Every training tutorial has one budget setting at its top (``lit_gans.utils.tutorial.budget``): ``--write`` runs
+the full budget, whose outputs are stored; the tests run the reduced one (``LIT_GANS_NOTEBOOK_BUDGET=reduced``).
+Each ends with a scoreboard (held-out figures of the trained model, its trivial baseline and the untrained
+network): the stored one must beat every baseline, a reduced run must move every figure the right way.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from pathlib import Path
 
 import pytest
 
+from lit_gans.utils import tutorial
 from lit_gans.utils.files import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = ("00_quickstart", "01_image_to_image", "02_unpaired", "03_restoration", "04_progan", "05_official_weights")
-CELL_TIMEOUT_S = 600  # per cell; a notebook takes well under a minute on an idle 2-core CPU
+CELL_TIMEOUT_S = 600  # per cell; a full-budget notebook takes at most 10 minutes on an idle 2-core CPU
+#: The tutorials that train models and end with a scoreboard (05 loads released weights: nothing to train).
+TRAINING = EXPECTED[:5]
 MAX_TOTAL_BYTES = 2 * 1024 * 1024  # the notebooks with their stored outputs, together
 
 
@@ -33,8 +41,9 @@ def notebook_paths() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def kernel_env(threads: int | None = None) -> dict[str, str]:
+def kernel_env(threads: int | None = None, budget: str = "reduced") -> dict[str, str]:
     env = dict(os.environ)
+    env[tutorial.BUDGET_ENV] = budget
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("WANDB_MODE", "disabled")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
@@ -43,15 +52,16 @@ def kernel_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
-def execute(nb, workdir: Path, threads: int | None = None):  # noqa: ANN001, ANN201
-    """Run every cell of ``nb`` (an nbformat notebook) in place; raises ``CellExecutionError`` on the first error."""
+def execute(nb, workdir: Path, threads: int | None = None, budget: str = "reduced"):  # noqa: ANN001, ANN201
+    """Run every cell of ``nb`` (an nbformat notebook) in place, with ``budget``; raises ``CellExecutionError`` on
+    the first error."""
     from nbclient import NotebookClient
 
     client = NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=False,
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute(env=kernel_env(threads), cwd=str(workdir))
+    client.execute(env=kernel_env(threads, budget), cwd=str(workdir))
     return nb
 
 
@@ -108,10 +118,29 @@ def test_notebook_runs(name: str, tmp_path: Path):
     assert produced >= 1, f"{name} drew no figure"
     assert produced == stored_images, f"{name}: {produced} figures now, {stored_images} stored: refresh with --write"
     assert not list(ROOT.glob("notebooks/*.ckpt")) and not (ROOT / "notebooks" / "lightning_logs").exists()
+    boards = tutorial.read_scoreboards(nb)
+    if name in TRAINING:  # the reduced budget: every held-out figure moved from the untrained network's the right way
+        assert len(boards) == 1 and boards[0]["budget"] == "reduced", boards
+        not_learned = [row for row in boards[0]["rows"] if not tutorial.Row(**row).learned]
+        assert boards[0]["rows"] and not not_learned, f"{name}: no learning at the reduced budget: {not_learned}"
+    else:
+        assert not boards
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_stored_outputs_beat_their_baselines(name: str):
+    """What a reader sees: the stored outputs come from the full budget and every model beats its baseline."""
+    nbformat = pytest.importorskip("nbformat")
+    boards = tutorial.read_scoreboards(nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4))
+    assert len(boards) == 1, f"{name}: {len(boards)} scoreboards stored: refresh with --write"
+    assert boards[0]["budget"] == "full", f"{name}: stored outputs of the {boards[0]['budget']} budget"
+    rows = [tutorial.Row(**row) for row in boards[0]["rows"]]
+    assert rows and all(r.beats_baseline and r.learned for r in rows), [r for r in rows if not r.beats_baseline]
 
 
 def write(names: list[str]) -> None:
-    """Execute the notebooks and store their outputs in the files (atomically, one file at a time)."""
+    """Execute the notebooks at their full budget and store their outputs in the files (atomically, one file at a
+    time)."""
     import nbformat
 
     for path in notebook_paths():
@@ -123,7 +152,7 @@ def write(names: list[str]) -> None:
                 cell.outputs, cell.execution_count = [], None
         start, cpu = time.perf_counter(), _children_cpu()
         with tempfile.TemporaryDirectory(prefix="lit_gans_nb_") as tmp:
-            execute(nb, Path(tmp))
+            execute(nb, Path(tmp), budget="full")
         nb.metadata.pop("widgets", None)
         with atomic_path(path) as tmp_file:
             nbformat.write(nb, tmp_file)
