@@ -77,6 +77,19 @@ def test_vgg_skip_pool_and_caffe_input():
     torch.testing.assert_close(v.preprocess(torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1)).view(-1), torch.tensor([255.0, 127.5, 0.0]))
 
 
+def test_vgg_bfloat16_runs_and_matches_float32():
+    # dtype="bfloat16" cast the input but not the weights: every forward failed (input/bias dtype mismatch)
+    torch.manual_seed(0)
+    v32 = VGGFeatures("vgg16", ["relu5_1"], weights="random", input_norm="caffe_nomean", skip_pools=["pool4"])
+    v16 = VGGFeatures("vgg16", ["relu5_1"], weights="random", input_norm="caffe_nomean", skip_pools=["pool4"], dtype="bfloat16")
+    v16.features.load_state_dict(v32.features.state_dict())  # the same weights, rounded to bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in v16.parameters())
+    x = torch.rand(1, 3, 32, 32)
+    f16, f32 = v16(x)["relu5_1"], v32(x)["relu5_1"]
+    assert f16.dtype == torch.float32  # features come back in float32
+    assert (f16 - f32).abs().mean() < 0.05 * f32.abs().mean()
+
+
 def test_vgg_errors():
     with pytest.raises(ValueError, match="unknown VGG layer"):
         VGGFeatures("vgg16", ["conv9_9"], weights="random")

@@ -119,6 +119,7 @@ class VGGFeatures(nn.Module):
         self.layers = list(layers)
         self.input_norm = input_norm
         self.dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        self.features.to(self.dtype)  # the weights too: forward casts the input to self.dtype
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("caffe_mean", torch.tensor(_CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
