@@ -101,13 +101,12 @@ class Scoreboard:
         try:
             from IPython import get_ipython
             from IPython.display import publish_display_data
-        except ImportError:  # plain Python
+        except ImportError:  # plain Python without IPython
+            get_ipython = None
+        if get_ipython is None or get_ipython() is None:
             print(self.table())
-            return
-        if get_ipython() is None:
-            print(self.table())
-            return
-        publish_display_data({"text/plain": self.table()}, metadata={METADATA_KEY: self.records()})
+        else:
+            publish_display_data({"text/plain": self.table()}, metadata={METADATA_KEY: self.records()})
 
 
 def _fmt(value: float) -> str:
